@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry's schema (`registry db upgrade` applies them)."""

@@ -1,0 +1,24 @@
+"""A TensorFlow model registry: versioned uploads, verified conversions, export lineage."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from registry.settings import Settings
+
+__version__ = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, services=None) -> Flask:
+    """The Flask app. Refuses to start on a database schema that is behind the code."""
+    from registry import api
+    from registry.db import check_schema
+    from registry.services import Services
+
+    settings = settings or Settings.from_env()
+    services = services or Services.from_settings(settings)
+    check_schema(services.engine)
+    app = Flask(__name__)
+    app.extensions["registry"] = services
+    api.register(app)
+    return app

@@ -1,0 +1,36 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from registry.api import services
+from registry.api.problems import problem
+from registry.storage import StorageError
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz():
+    """Ready when the database and the artifact storage both answer."""
+    svc = services()
+    failures = []
+    try:
+        with svc.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # any failure to answer means not ready
+        failures.append(f"database: {type(error).__name__}")
+    try:
+        svc.storage.check()
+    except StorageError as error:
+        failures.append(f"storage: {error}")
+    if failures:
+        return problem(503, "Not ready", "; ".join(failures), retry_after=5)
+    return jsonify(status="ready", database="ok", storage="ok")

@@ -1,0 +1,74 @@
+"""RFC 9457 problem+json responses for every error the API returns."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from registry.domain.errors import RegistryError, ServiceUnavailable
+from registry.domain.formats import UploadRejected
+from registry.storage import StorageError
+
+log = logging.getLogger(__name__)
+PROBLEM_TYPE_BASE = "https://tf-registry.dev/problems/"
+
+
+def problem(status: int, title: str, detail: str, *, retry_after: int | None = None) -> Response:
+    slug = title.lower().replace(" ", "-")
+    body = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def register_problem_handlers(app: Flask) -> None:
+    @app.errorhandler(RegistryError)
+    @app.errorhandler(UploadRejected)
+    def domain_error(error: RegistryError | UploadRejected) -> Response:
+        retry = getattr(error, "retry_after_seconds", None)
+        return problem(error.status, error.title, str(error), retry_after=retry)
+
+    @app.errorhandler(StorageError)
+    def storage_down(error: StorageError) -> Response:
+        log.warning("storage unavailable: %s", error)
+        return problem(
+            503,
+            "Storage unavailable",
+            "artifact storage cannot be reached right now; retry shortly",
+            retry_after=ServiceUnavailable.retry_after_seconds,
+        )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def database_down(error: Exception) -> Response:
+        log.warning("database unavailable: %s", error)
+        return problem(
+            503,
+            "Database unavailable",
+            "the registry database cannot be reached right now; retry shortly",
+            retry_after=ServiceUnavailable.retry_after_seconds,
+        )
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge) -> Response:
+        return problem(413, "Upload too large", error.description or "request body too large")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        return problem(error.code or 500, error.name, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "Internal error", "the registry failed unexpectedly; it is logged")

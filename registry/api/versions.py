@@ -1,0 +1,211 @@
+"""Versions: upload, read, download artifacts, re-run conversions."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from sqlalchemy import select
+
+from registry.api import services
+from registry.api.models import actor
+from registry.api.multipart import FormBody, read_form
+from registry.api.shapes import version_shape
+from registry.db.models import ConversionJob, ModelVersion
+from registry.domain import catalog, jobs, uploads
+from registry.domain.artifacts import MEDIA_TYPES, find_artifact, verified_stream
+from registry.domain.errors import InvalidRequest, UploadTooLarge
+from registry.domain.uploads import LimitedBlobWriter, UploadOptions
+
+blueprint = Blueprint("versions", __name__, url_prefix="/api/v1/models/<name>")
+
+FILE_FIELDS = ("file", "example_inputs")
+MAX_EXAMPLE_INPUTS_BYTES = 256 * 1024**2
+MULTIPART_OVERHEAD = 1024**2
+
+
+@blueprint.post("/versions")
+def upload_version(name: str):
+    svc = services()
+    limit = svc.settings.max_upload_bytes
+    if (request.content_length or 0) > limit + MULTIPART_OVERHEAD:
+        raise UploadTooLarge(
+            f"upload of {request.content_length} bytes exceeds the limit of {limit} bytes "
+            f"(REGISTRY_MAX_UPLOAD_BYTES)"
+        )
+    catalog.validate_name("model", name)
+
+    def open_sink(field: str, filename: str) -> LimitedBlobWriter:
+        if field not in FILE_FIELDS:
+            raise InvalidRequest(
+                f"unexpected file field {field!r}: send `file` (and optionally `example_inputs`)"
+            )
+        return LimitedBlobWriter(
+            svc.storage, limit if field == "file" else MAX_EXAMPLE_INPUTS_BYTES
+        )
+
+    form = read_form(request.stream, request.content_type or "", open_sink)
+    source, example_inputs, filename = _close_files(form)
+    try:
+        options = UploadOptions.from_form(form.fields)
+    except BaseException:
+        for blob in (source, example_inputs):
+            if blob is not None:
+                svc.storage.delete(blob.temp_key)
+        raise
+    version_id = uploads.create_version(
+        svc.sessions,
+        svc.storage,
+        svc.settings,
+        model_name=name,
+        source=source,
+        filename=filename,
+        options=options,
+        example_inputs=example_inputs,
+        actor=actor(),
+    )
+    return _respond_with_version(version_id, status=202)
+
+
+def _close_files(form: FormBody):
+    """Finish the temporary blobs of the form's files; on any failure remove them all."""
+    if "file" not in form.files:
+        form.abort()
+        raise InvalidRequest("the upload has no `file` field: send the model as `file`")
+    written = {}
+    try:
+        for field, (_, sink) in form.files.items():
+            written[field] = sink.close()
+    except BaseException:
+        form.abort()
+        raise
+    filename = form.files["file"][0]
+    return written["file"], written.get("example_inputs"), filename
+
+
+def _respond_with_version(version_id: int, status: int):
+    """Dispatch the version's queued jobs, then answer with the version as it now stands."""
+    svc = services()
+    with svc.sessions() as session:
+        queued = session.scalars(
+            select(ConversionJob.id).where(
+                ConversionJob.version_id == version_id, ConversionJob.status == "queued"
+            )
+        ).all()
+    svc.dispatch(list(queued))
+    with svc.sessions() as session:
+        version = session.get(ModelVersion, version_id)
+        body = version_shape(version)
+        location = url_for("versions.get_version", name=version.model.name, ref=str(version.number))
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Location"] = location
+    return response
+
+
+@blueprint.get("/versions")
+def list_versions(name: str):
+    with services().sessions() as session:
+        model = catalog.get_model(session, name)
+        versions, cursor = catalog.list_versions(
+            session, model, cursor=request.args.get("cursor", "")
+        )
+        return jsonify(versions=[version_shape(v) for v in versions], next_cursor=cursor)
+
+
+@blueprint.get("/versions/<ref>")
+def get_version(name: str, ref: str):
+    with services().sessions() as session:
+        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+        return jsonify(version_shape(version))
+
+
+@blueprint.post("/versions/<ref>/conversions")
+def rerun_conversions(name: str, ref: str):
+    body = request.get_json(silent=True) or {}
+    with services().sessions.begin() as session:
+        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+        planned = uploads.plan_targets(version.source_kind, [])
+        targets = body.get("targets") or planned or ["describe"]
+        allowed = set(planned) | set(uploads.OPTIONAL_TARGETS) if planned else {"describe"}
+        unknown = [t for t in targets if t not in allowed]
+        if unknown or not isinstance(targets, list):
+            raise InvalidRequest(
+                f"cannot convert a {version.source_kind} into {', '.join(map(str, unknown))}: "
+                f"choose from {', '.join(sorted(allowed))}"
+            )
+        jobs.requeue(session, version, targets, actor())
+        version_id = version.id
+    return _respond_with_version(version_id, status=202)
+
+
+@blueprint.get("/versions/<ref>/artifacts/<kind>")
+def download_artifact(name: str, ref: str, kind: str):
+    svc = services()
+    with svc.sessions() as session:
+        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+        artifact = find_artifact(version, kind)
+        session.expunge(artifact)
+        download_name = f"{name}-v{version.number}-{artifact.filename or kind}"
+    etag = f'"{artifact.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{download_name}"',
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+    if (
+        etag in request.headers.get("If-None-Match", "")
+        or request.headers.get("If-None-Match") == "*"
+    ):
+        return Response(status=304, headers=headers)
+    mimetype = MEDIA_TYPES.get(artifact.packaging, "application/octet-stream")
+    byte_range = _requested_range(artifact.size)
+    if byte_range is None:
+        return Response(
+            verified_stream(svc.storage, artifact),
+            headers={**headers, "Content-Length": str(artifact.size)},
+            mimetype=mimetype,
+            direct_passthrough=True,
+        )
+    start, end = byte_range
+    if start > end:
+        return Response(
+            status=416, headers={**headers, "Content-Range": f"bytes */{artifact.size}"}
+        )
+    return Response(
+        svc.storage.iter_bytes(artifact.storage_key, start, end),
+        status=206,
+        headers={
+            **headers,
+            "Content-Range": f"bytes {start}-{end}/{artifact.size}",
+            "Content-Length": str(end - start + 1),
+        },
+        mimetype=mimetype,
+        direct_passthrough=True,
+    )
+
+
+def _requested_range(size: int) -> tuple[int, int] | None:
+    """The one byte range asked for, clipped to the size; (1, 0) when it cannot be satisfied.
+
+    Ranged reads are served straight from storage: their digest can't be checked without
+    reading the whole object, and a client resuming a download checks the full ETag anyway.
+    """
+    header = request.headers.get("Range", "")
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if first == "":
+            length = int(last)
+            start, end = max(size - length, 0), size - 1
+            return (start, end) if length > 0 and size > 0 else (1, 0)
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or (last and int(last) < start):
+        return (1, 0)
+    return start, end

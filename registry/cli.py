@@ -1,0 +1,131 @@
+"""The `registry` command."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from registry.settings import Settings
+
+
+@click.group()
+def main() -> None:
+    """A TensorFlow model registry: uploads, verified conversions, lineage."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to the configured database."""
+    from registry.db import upgrade
+
+    settings = Settings.from_env()
+    upgrade(settings.effective_database_url)
+    click.echo("database schema is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the API (development server; production runs it under gunicorn)."""
+    from werkzeug.serving import run_simple
+
+    from registry import create_app
+
+    run_simple(host, port, create_app(), threaded=True)
+
+
+@main.command()
+@click.option("--concurrency", default=1, show_default=True, help="Conversions run at once.")
+def worker(concurrency: int) -> None:
+    """Run a conversion worker against the configured broker."""
+    from workers.celery_app import app
+
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the SQLite database and artifacts live (default: REGISTRY_DATA_DIR or "
+    "~/.local/share/tf-registry).",
+)
+def up(host: str, port: int, data_dir: Path | None) -> None:
+    """Run the whole registry on this machine: API and one worker, no servers needed."""
+    from werkzeug.serving import make_server
+
+    from registry import create_app
+    from registry.db import upgrade
+
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    settings = Settings.from_env(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_data_dir(settings.data_dir)
+    upgrade(settings.effective_database_url)
+
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir)}
+    worker_process = subprocess.Popen([sys.executable, "-m", "registry.cli", "worker"], env=env)
+    os.environ["REGISTRY_DATA_DIR"] = str(settings.data_dir)
+    server = make_server(host, port, create_app(settings), threaded=True)
+
+    def stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(
+        f"registry running at http://{host}:{server.server_port}  (data in {settings.data_dir})"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        worker_process.terminate()
+        try:
+            worker_process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker_process.kill()
+        lock.close()
+
+
+def _lock_data_dir(data_dir: Path):
+    """Only one `registry up` per data directory: SQLite and the local broker are not shared."""
+    lock = (data_dir / "registry.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise click.ClickException(
+            f"{data_dir} is in use by another `registry up`; stop it or pass --data-dir"
+        ) from None
+    return lock
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The registry's tables: models, their immutable versions, artifacts, aliases and jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The last version number handed out; bumped under a row lock so numbers never repeat or skip.
+    last_version_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+
+    versions: Mapped[list[ModelVersion]] = relationship(
+        back_populates="model", order_by="ModelVersion.number"
+    )
+    aliases: Mapped[list[Alias]] = relationship(back_populates="model", order_by="Alias.name")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    # pending -> converting -> ready | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_detail: Mapped[str] = mapped_column(Text, default="")
+    source_kind: Mapped[str] = mapped_column(String(32))
+    source_filename: Mapped[str] = mapped_column(String(255), default="")
+    # Input/output signature of the source, filled in by the first conversion job.
+    signature: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    # Conversion options given at upload: output_nodes, input_nodes, input_shapes, targets.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+
+    model: Mapped[Model] = relationship(back_populates="versions")
+    artifacts: Mapped[list[Artifact]] = relationship(
+        back_populates="version", order_by="Artifact.id"
+    )
+    jobs: Mapped[list[ConversionJob]] = relationship(
+        back_populates="version", order_by="ConversionJob.id"
+    )
+
+
+class Artifact(Base):
+    """Bytes in storage that belong to a version: the upload itself or a converted variant."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("version_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(255))
+    # How the bytes are packed: "file", "tar.gz" or "zip" (directory kinds come as archives).
+    packaging: Mapped[str] = mapped_column(String(16), default="file")
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    # Lineage: the artifact it was derived from and the job that derived it (None for uploads).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("artifacts.id"), nullable=True)
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversion_jobs.id", use_alter=True), nullable=True
+    )
+    # Facts a deployer needs (tensor details, needs_flex...) and the parity check's figures.
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parity: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    parity_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+
+    version: Mapped[ModelVersion] = relationship(back_populates="artifacts")
+    parent: Mapped[Artifact | None] = relationship(remote_side=[id])
+
+
+class Alias(Base):
+    __tablename__ = "aliases"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+
+    model: Mapped[Model] = relationship(back_populates="aliases")
+    version: Mapped[ModelVersion] = relationship()
+
+
+class ConversionJob(Base):
+    """One conversion of a version's source into one target kind: the record of what must run."""
+
+    __tablename__ = "conversion_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(32))
+    # queued -> running -> succeeded | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Filled in when the job ran: steps, converter versions, options actually used, reuse.
+    outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    worker: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+
+    version: Mapped[ModelVersion] = relationship(back_populates="jobs")

@@ -1,0 +1,173 @@
+"""Models, versions and aliases: creating, finding and listing them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.db.models import Alias, Model, ModelVersion, utcnow
+from registry.domain.errors import InvalidRequest, ModelNotFound, VersionNotFound
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
+PAGE_SIZE = 50
+
+
+class ModelExists(InvalidRequest):
+    status = 409
+    title = "Model already exists"
+
+
+def validate_name(what: str, name: str) -> str:
+    """Model and alias names are a safe character set: they end up in URLs and logs."""
+    if not NAME_PATTERN.match(name or ""):
+        raise InvalidRequest(f"invalid {what} name {name!r}: use {NAME_RULE}")
+    if what == "alias" and (name.isdigit() or name == "latest"):
+        raise InvalidRequest(
+            f"invalid {what} name {name!r}: numbers and 'latest' already name versions"
+        )
+    return name
+
+
+def create_model(
+    session: Session,
+    name: str,
+    *,
+    description: str = "",
+    tags: dict[str, Any] | None = None,
+    actor: str = "anonymous",
+) -> Model:
+    validate_name("model", name)
+    if session.scalar(select(Model).where(Model.name == name)) is not None:
+        raise ModelExists(f"model {name!r} already exists")
+    model = Model(name=name, description=description, tags=tags or {}, created_by=actor)
+    session.add(model)
+    session.flush()
+    return model
+
+
+def get_or_create_model(session: Session, name: str, actor: str) -> Model:
+    """The model named `name`, created if missing; safe against a concurrent creation."""
+    model = session.scalar(select(Model).where(Model.name == name))
+    if model is not None:
+        return model
+    validate_name("model", name)
+    try:
+        with session.begin_nested():
+            model = Model(name=name, created_by=actor)
+            session.add(model)
+    except IntegrityError:
+        model = session.scalar(select(Model).where(Model.name == name))
+    return model
+
+
+def get_model(session: Session, name: str) -> Model:
+    model = session.scalar(select(Model).where(Model.name == name))
+    if model is None:
+        raise ModelNotFound(f"no model named {name!r}; create it or upload a version to it")
+    return model
+
+
+def list_models(
+    session: Session, *, query: str = "", tag: str = "", cursor: str = ""
+) -> tuple[list[Model], str | None]:
+    """A page of models by name, filtered by a name substring and a `key:value` tag."""
+    statement = select(Model).order_by(Model.name)
+    if query:
+        statement = statement.where(Model.name.contains(query, autoescape=True))
+    if cursor:
+        statement = statement.where(Model.name > _decode_cursor(cursor))
+    tag_key, _, tag_value = tag.partition(":")
+    models: list[Model] = []
+    # Tags are JSON; filtering them in Python keeps one query for SQLite and PostgreSQL.
+    for model in session.scalars(statement.execution_options(yield_per=PAGE_SIZE)):
+        if tag and str(model.tags.get(tag_key)) != tag_value:
+            continue
+        models.append(model)
+        if len(models) > PAGE_SIZE:
+            break
+    if len(models) > PAGE_SIZE:
+        return models[:PAGE_SIZE], _encode_cursor(models[PAGE_SIZE - 1].name)
+    return models, None
+
+
+def _encode_cursor(after: str | int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(after).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as error:
+        raise InvalidRequest(f"invalid cursor {cursor!r}: pass back the one a page gave") from error
+
+
+def allocate_version_number(session: Session, model: Model) -> int:
+    """The next version number, taken under the model row's write lock: no gaps, no twins."""
+    number = session.execute(
+        update(Model)
+        .where(Model.id == model.id)
+        .values(last_version_number=Model.last_version_number + 1)
+        .returning(Model.last_version_number)
+    ).scalar_one()
+    return number
+
+
+def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
+    """A version of `model` by number, alias or `latest`."""
+    statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    if ref == "latest":
+        version = session.scalar(statement.order_by(ModelVersion.number.desc()).limit(1))
+    elif ref.isdigit():
+        version = session.scalar(statement.where(ModelVersion.number == int(ref)))
+    else:
+        alias = session.get(Alias, (model.id, ref))
+        version = alias.version if alias else None
+    if version is None:
+        raise VersionNotFound(
+            f"model {model.name!r} has no version {ref!r} (refer to a version by number, "
+            f"an alias or 'latest')"
+        )
+    return version
+
+
+def list_versions(
+    session: Session, model: Model, *, cursor: str = ""
+) -> tuple[list[ModelVersion], str | None]:
+    statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    if cursor:
+        statement = statement.where(ModelVersion.number > int(_decode_cursor(cursor)))
+    versions = list(session.scalars(statement.order_by(ModelVersion.number).limit(PAGE_SIZE + 1)))
+    if len(versions) > PAGE_SIZE:
+        return versions[:PAGE_SIZE], _encode_cursor(versions[PAGE_SIZE - 1].number)
+    return versions, None
+
+
+def set_alias(
+    session: Session, model: Model, alias_name: str, version_number: int, actor: str
+) -> Alias:
+    validate_name("alias", alias_name)
+    version = resolve_version(session, model, str(version_number))
+    alias = session.get(Alias, (model.id, alias_name))
+    if alias is None:
+        alias = Alias(model_id=model.id, name=alias_name, version_id=version.id)
+        session.add(alias)
+    alias.version = version
+    alias.updated_at = utcnow()
+    alias.updated_by = actor
+    session.flush()
+    return alias
+
+
+def remove_alias(session: Session, model: Model, alias_name: str) -> None:
+    alias = session.get(Alias, (model.id, alias_name))
+    if alias is None:
+        raise VersionNotFound(f"model {model.name!r} has no alias {alias_name!r}")
+    session.delete(alias)
+    session.flush()

@@ -1,0 +1,95 @@
+"""The storage interface: content-addressed blobs, written under a temporary key first."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class StorageError(Exception):
+    """Storage failed in a way a retry may fix (unreachable, timed out)."""
+
+
+class BlobNotFound(StorageError):
+    """A key that should exist does not."""
+
+
+@dataclass(frozen=True)
+class WrittenBlob:
+    """A completely written temporary object, not yet visible under its content key."""
+
+    temp_key: str
+    sha256: str
+    size: int
+
+
+def blob_key(sha256: str) -> str:
+    """The content-addressed key of a blob; its only input is a hex digest, never user text."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return f"blobs/sha256/{sha256[:2]}/{sha256}"
+
+
+class BlobWriter(Protocol):
+    """Streams one blob to a temporary key, hashing as it goes."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def close(self) -> WrittenBlob:
+        """Finish the temporary object and return its digest and size."""
+        ...
+
+    def abort(self) -> None:
+        """Remove every byte written so far; safe to call more than once."""
+        ...
+
+
+class Storage(Protocol):
+    """Where artifact bytes live: S3 or a local directory."""
+
+    def writer(self) -> BlobWriter: ...
+
+    def promote(self, blob: WrittenBlob) -> str:
+        """Make a temporary blob visible under its content key and return that key.
+
+        If the content key already holds these bytes the temporary object is just dropped.
+        """
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable, seekable file object over a stored object (temporary or promoted)."""
+        ...
+
+    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes of `key` from `start` to `end` inclusive (the whole object by default)."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def keys(self, prefix: str = "") -> Iterator[str]: ...
+
+    def check(self) -> None:
+        """Raise StorageError unless the store answers."""
+        ...
+
+
+class HashingCounter:
+    """Running sha256 and byte count of a stream."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()

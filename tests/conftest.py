@@ -1,0 +1,150 @@
+"""Session fixtures: real PostgreSQL schemas, a SeaweedFS S3 gateway, Redis, a live API server.
+
+Every API test runs twice: on PostgreSQL + S3 (production) and on SQLite + a local directory
+(the embedded default).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from registry import create_app
+from registry.db import upgrade
+from registry.services import Services
+from registry.settings import Settings
+from tests.s3server import S3Server, s3_from_env, start_seaweedfs
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379"
+# Broker database for API tests that no worker consumes; the conversion tests use their own.
+API_BROKER_DB = 14
+API_BROKER = f"{REDIS_URL}/{API_BROKER_DB}"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    server = s3_from_env() or start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[callable]:
+    """Makes a fresh PostgreSQL schema per call; all of them are dropped at the end."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    schemas = []
+
+    def make() -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        schemas.append(schema)
+        return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+    yield make
+    with admin.connect() as connection:
+        for schema in schemas:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
+
+
+def flushed_broker(db: int) -> str:
+    redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
+    return f"{REDIS_URL}/{db}"
+
+
+def backend_settings(
+    backend: str, tmp_dir: Path, s3_server: S3Server, postgres_schema_url, broker_url: str
+) -> Settings:
+    """Settings for `postgres` (PostgreSQL + S3) or `sqlite` (SQLite + local directory)."""
+    common = {
+        "data_dir": tmp_dir,
+        "broker_url": broker_url,
+        "part_size_bytes": 5 * 1024**2,
+        "max_upload_bytes": 32 * 1024**2,
+    }
+    if backend == "sqlite":
+        return Settings(**common)
+    return Settings(
+        **common,
+        database_url=postgres_schema_url(),
+        storage_url=f"s3://registry-{uuid.uuid4().hex[:8]}/artifacts",
+        s3_endpoint_url=s3_server.endpoint_url,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+    )
+
+
+@dataclass
+class LiveRegistry:
+    """A real API server on loopback and the services behind it."""
+
+    url: str
+    services: Services
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/api/v1{path}"
+
+    def upload(self, model: str, path: Path, **fields) -> requests.Response:
+        files = {"file": (path.name, path.open("rb"))}
+        if "example_inputs" in fields:
+            files["example_inputs"] = (
+                "examples.npz",
+                Path(fields.pop("example_inputs")).open("rb"),
+            )
+        return requests.post(self.api(f"/models/{model}/versions"), files=files, data=fields)
+
+    def version(self, model: str, ref: str | int) -> dict:
+        response = requests.get(self.api(f"/models/{model}/versions/{ref}"))
+        response.raise_for_status()
+        return response.json()
+
+
+def start_live_registry(
+    settings: Settings, services: Services | None = None
+) -> tuple[LiveRegistry, callable]:
+    upgrade(settings.effective_database_url)
+    services = services or Services.from_settings(settings)
+    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        services.close()
+
+    return LiveRegistry(f"http://127.0.0.1:{server.server_port}", services), stop
+
+
+@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+def registry(request, tmp_path_factory, s3_server, postgres_schema_url) -> Iterator[LiveRegistry]:
+    settings = backend_settings(
+        request.param,
+        tmp_path_factory.mktemp(f"registry-{request.param}"),
+        s3_server,
+        postgres_schema_url,
+        flushed_broker(API_BROKER_DB),
+    )
+    live, stop = start_live_registry(settings)
+    yield live
+    stop()
+
+
+@pytest.fixture
+def model_name() -> str:
+    """A model name no other test uses, so tests share one database without interfering."""
+    return f"m-{uuid.uuid4().hex[:10]}"
