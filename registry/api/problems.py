@@ -10,7 +10,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from registry.domain.errors import RegistryError, ServiceUnavailable
-from registry.domain.formats import UploadRejected
 from registry.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -34,8 +33,7 @@ def problem(status: int, title: str, detail: str, *, retry_after: int | None = N
 
 def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(RegistryError)
-    @app.errorhandler(UploadRejected)
-    def domain_error(error: RegistryError | UploadRejected) -> Response:
+    def domain_error(error: RegistryError) -> Response:
         retry = getattr(error, "retry_after_seconds", None)
         return problem(error.status, error.title, str(error), retry_after=retry)
 

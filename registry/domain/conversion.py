@@ -151,11 +151,7 @@ class JobRunner:
         if source.packaging == "file":
             return download
         unpacked = scratch / "source"
-        limits = ArchiveLimits(
-            max_entries=self.settings.max_archive_entries,
-            max_unpacked_bytes=self.settings.max_unpacked_bytes,
-            max_compression_ratio=self.settings.max_compression_ratio,
-        )
+        limits = ArchiveLimits.from_settings(self.settings)
         extract_archive(lambda: download.open("rb"), source.packaging, unpacked, limits)
         download.unlink()
         return unpacked / options.get("root", "") if options.get("root") else unpacked

@@ -180,11 +180,7 @@ def create_version(
     temporary = [blob for blob in (source, example_inputs) if blob is not None]
     try:
         catalog.validate_name("model", model_name)
-        limits = ArchiveLimits(
-            max_entries=settings.max_archive_entries,
-            max_unpacked_bytes=settings.max_unpacked_bytes,
-            max_compression_ratio=settings.max_compression_ratio,
-        )
+        limits = ArchiveLimits.from_settings(settings)
         detected = detect_upload(
             lambda: storage.open(source.temp_key), filename, options.declared_format, limits
         )
