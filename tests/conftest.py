@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +101,14 @@ class LiveRegistry:
         return f"{self.url}/api/v1{path}"
 
     def upload(self, model: str, path: Path, **fields) -> requests.Response:
-        files = {"file": (path.name, path.open("rb"))}
-        if "example_inputs" in fields:
-            files["example_inputs"] = (
-                "examples.npz",
-                Path(fields.pop("example_inputs")).open("rb"),
-            )
-        return requests.post(self.api(f"/models/{model}/versions"), files=files, data=fields)
+        """POST a version; `example_inputs=PATH` attaches that file as the parity inputs."""
+        examples = fields.pop("example_inputs", None)
+        with ExitStack() as files_open:
+            files = {"file": (path.name, files_open.enter_context(path.open("rb")))}
+            if examples is not None:
+                stream = files_open.enter_context(Path(examples).open("rb"))
+                files["example_inputs"] = ("examples.npz", stream)
+            return requests.post(self.api(f"/models/{model}/versions"), files=files, data=fields)
 
     def version(self, model: str, ref: str | int) -> dict:
         response = requests.get(self.api(f"/models/{model}/versions/{ref}"))
@@ -148,3 +150,16 @@ def registry(request, tmp_path_factory, s3_server, postgres_schema_url) -> Itera
 def model_name() -> str:
     """A model name no other test uses, so tests share one database without interfering."""
     return f"m-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def samples_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("samples")
+
+
+@pytest.fixture(scope="session")
+def samples(samples_dir: Path) -> dict:
+    """Every sample model (tests/tf_samples.py), built once: about 1 s after TF's import."""
+    from tests import tf_samples
+
+    return tf_samples.build_all(samples_dir)

@@ -1,0 +1,287 @@
+"""One conversion, source to target, with its parity check; and describing a source.
+
+Runs inside the converter process (it imports TensorFlow). The routes:
+
+    checkpoint  -> restore -> freeze -> [frozen_pb] | savedmodel-build -> [savedmodel] | tflite
+    frozen_pb   -> load-graph -> freeze (prune) -> savedmodel-build -> [savedmodel] | tflite
+    keras       -> load-keras -> freeze -> [frozen_pb];  savedmodel-export -> [savedmodel] | tflite
+    savedmodel  -> load-savedmodel -> freeze -> [frozen_pb];  tflite-convert straight from it,
+                   or via freeze + savedmodel-build when inputs need renaming or input_shapes
+
+TFLite is always converted from a SavedModel (see tflite_build).
+"""
+
+from __future__ import annotations
+
+import keyword
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tensorflow.core.framework import graph_pb2
+
+from registry.convert import graphs
+from registry.convert.contract import (
+    ConversionError,
+    ConversionRequest,
+    check_options,
+    check_request,
+)
+from registry.convert.failures import explain
+from registry.convert.freezing import with_input_shapes
+from registry.convert.graph_sources import CheckpointSource, GraphSource
+from registry.convert.model_sources import KerasSource, SavedModelSource, TFLiteSource
+from registry.convert.parity import check_parity, not_checked
+from registry.convert.runners import (
+    Runner,
+    TFLiteRunner,
+    graph_def_runner,
+    savedmodel_runner,
+)
+from registry.convert.savedmodel_build import (
+    SERVING_KEY,
+    SERVING_TAGS,
+    savedmodel_from_frozen,
+    savedmodel_from_keras,
+)
+from registry.convert.signatures import tflite_tensor_facts
+from registry.convert.tflite_build import QUANTIZATION, convert_savedmodel
+
+SOURCES = {
+    "checkpoint": CheckpointSource,
+    "frozen_pb": GraphSource,
+    "keras": KerasSource,
+    "savedmodel": SavedModelSource,
+    "tflite": TFLiteSource,
+}
+LOAD_STEP = {
+    "checkpoint": "restore",
+    "frozen_pb": "load-graph",
+    "keras": "load-keras",
+    "savedmodel": "load-savedmodel",
+}
+FLEX_REASON = "not checked: needs the Flex delegate, which this interpreter lacks"
+
+
+def open_source(kind: str, path: str | Path, options: dict[str, Any], guard: bool = True):
+    """Load an upload of `kind`; every failure becomes a ConversionError."""
+    check_options(options)
+    if kind not in SOURCES:
+        raise ConversionError(f"unknown source kind {kind!r}; expected one of {', '.join(SOURCES)}")
+    if not Path(path).exists():
+        raise ConversionError(f"the upload is missing: {path}")
+    try:
+        return SOURCES[kind](path, options, guard)
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise explain(exc, f"reading the {kind} upload") from None
+
+
+def describe_source(kind: str, path: str | Path, options: dict[str, Any] | None = None, guard=True):
+    """The signature of an upload: {inputs, outputs, signatures, ...} (see signatures.py)."""
+    source = open_source(kind, path, options or {}, guard)
+    try:
+        return {**source.signature, "options": source.options_used}
+    finally:
+        source.close()
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _check_input_shapes(source, input_shapes: dict[str, list[int]] | None) -> None:
+    names = [e.name for e in source.inputs]
+    unknown = [n for n in (input_shapes or {}) if n not in names]
+    if unknown:
+        raise ConversionError(
+            f"input_shapes names {', '.join(unknown)}, not an input; inputs: {', '.join(names)}"
+        )
+
+
+def _to_frozen_pb(source, output: Path):
+    frozen = source.frozen()
+    output.write_bytes(frozen.graph_def.SerializeToString())
+    # The variant is run from the written bytes, not from the graph still in memory.
+    written = graph_pb2.GraphDef()
+    written.ParseFromString(output.read_bytes())
+    runner = graph_def_runner(written, frozen.inputs, frozen.outputs)
+    facts = {
+        "input_nodes": [graphs.node_of(e.tensor) for e in frozen.inputs],
+        "output_nodes": [graphs.node_of(e.tensor) for e in frozen.outputs],
+        "inputs": [{**e.as_dict(), "tensor": e.tensor} for e in frozen.inputs],
+        "outputs": [{**e.as_dict(), "tensor": e.tensor} for e in frozen.outputs],
+        "nodes": len(written.node),
+    }
+    return facts, runner, {}, ["freeze"]
+
+
+def _to_savedmodel(source, output: Path):
+    if isinstance(source, KerasSource):
+        renamed = savedmodel_from_keras(source, output)
+        steps = ["savedmodel-export"]
+    else:
+        renamed = savedmodel_from_frozen(source.frozen(), output).renamed_inputs
+        steps = ["freeze", "savedmodel-build"]
+    runner = savedmodel_runner(output, SERVING_TAGS, SERVING_KEY)
+    facts = {
+        "signature_key": SERVING_KEY,
+        "tags": SERVING_TAGS,
+        "inputs": [e.as_dict() for e in runner.inputs],
+        "outputs": [e.as_dict() for e in runner.outputs],
+    }
+    return facts, runner, renamed, steps
+
+
+def _needs_renaming(source) -> bool:
+    return any(keyword.iskeyword(e.name) for e in source.inputs)
+
+
+def _to_tflite(source, output: Path, options: dict[str, Any], target_kind: str):
+    input_shapes = options.get("input_shapes") or None
+    unranked = [
+        e.name for e in source.inputs if e.shape is None and e.name not in (input_shapes or {})
+    ]
+    if unranked:
+        # The converter would silently make such an input a scalar (tf-notes section 5).
+        raise ConversionError(
+            f"input(s) {', '.join(unranked)} have an unknown rank, which TFLite cannot keep: pass "
+            f'input_shapes, e.g. {{"{unranked[0]}": [1, 224, 224, 3]}}'
+        )
+    with tempfile.TemporaryDirectory(prefix="savedmodel-", dir=output.parent) as scratch:
+        export_dir = Path(scratch) / "savedmodel"
+        renamed: dict[str, str] = {}
+        if (
+            isinstance(source, SavedModelSource)
+            and not input_shapes
+            and not _needs_renaming(source)
+        ):
+            steps: list[str] = []
+            export_dir, key, tags = source.dir, source.signature_key, source.tags
+        elif isinstance(source, KerasSource):
+            renamed = savedmodel_from_keras(source, export_dir, input_shapes)
+            steps, key, tags = ["savedmodel-export"], SERVING_KEY, SERVING_TAGS
+        else:
+            frozen = source.frozen()
+            if input_shapes:
+                frozen = with_input_shapes(frozen, input_shapes)
+            renamed = savedmodel_from_frozen(frozen, export_dir).renamed_inputs
+            steps, key, tags = ["freeze", "savedmodel-build"], SERVING_KEY, SERVING_TAGS
+        model = convert_savedmodel(export_dir, target_kind, key, tags)
+    output.write_bytes(model.content)
+    steps.append("tflite-convert")
+    if target_kind != "tflite":
+        steps.append(
+            "quantize-float16" if target_kind == "tflite_fp16" else "quantize-int8-dynamic"
+        )
+    if model.needs_flex:
+        steps.append("select-tf-ops")
+    runner = TFLiteRunner(output, key)
+    interpreter = runner.interpreter
+    facts = {
+        "signature_key": runner.signature_key,
+        "signatures": interpreter.get_signature_list(),
+        "quantization": QUANTIZATION[target_kind],
+        "needs_flex": model.needs_flex,
+        "inputs": [e.as_dict() for e in runner.inputs],
+        "outputs": [e.as_dict() for e in runner.outputs],
+        "tensors": {
+            "inputs": [tflite_tensor_facts(d) for d in interpreter.get_input_details()],
+            "outputs": [tflite_tensor_facts(d) for d in interpreter.get_output_details()],
+        },
+    }
+    return facts, (None if model.needs_flex else runner), renamed, steps
+
+
+def _prepare_output(path: Path) -> None:
+    if path.exists() and (path.is_file() or any(path.iterdir())):
+        raise ConversionError(f"output_path {path} already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _remove(path: Path) -> None:
+    """Drop a half-written output so a failed conversion leaves nothing that looks usable."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def _produce(source, request: ConversionRequest, output: Path):
+    target = request.target_kind
+    try:
+        if target == "frozen_pb":
+            return _to_frozen_pb(source, output)
+        if target == "savedmodel":
+            return _to_savedmodel(source, output)
+        return _to_tflite(source, output, request.options, target)
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise explain(exc, f"converting {request.source_kind} to {target}") from None
+
+
+def _parity(source, runner: Runner | None, request: ConversionRequest, renamed: dict[str, str]):
+    if runner is None:
+        return not_checked(FLEX_REASON)
+    try:
+        source_runner = source.runner()
+    except ConversionError as exc:
+        return not_checked(f"not checked: the source could not be run: {exc}")
+    return check_parity(
+        source_runner,
+        runner,
+        request.target_kind,
+        renamed_inputs=renamed,
+        input_shapes=request.options.get("input_shapes"),
+        example_inputs_path=request.example_inputs_path,
+    )
+
+
+def convert(request: ConversionRequest, guard: bool = True) -> dict[str, Any]:
+    """Produce `request.target_kind` at `request.output_path`; the result dict lacks versions."""
+    check_request(request)
+    output = Path(request.output_path)
+    _prepare_output(output)
+    started = time.monotonic()
+    source = open_source(request.source_kind, request.source_path, request.options, guard)
+    runner = None
+    try:
+        _check_input_shapes(source, request.options.get("input_shapes"))
+        try:
+            facts, runner, renamed, steps = _produce(source, request, output)
+        except BaseException:
+            _remove(output)
+            raise
+        converted = time.monotonic()
+        parity = _parity(source, runner, request, renamed)
+        variant = {
+            "kind": request.target_kind,
+            "size": _size(output),
+            "renamed_inputs": renamed,
+            "needs_flex": facts.pop("needs_flex", False),
+            **facts,
+            "seconds": {
+                "convert": round(converted - started, 3),
+                "parity": round(time.monotonic() - converted, 3),
+            },
+        }
+        options = {**source.options_used}
+        if request.options.get("input_shapes"):
+            options["input_shapes"] = request.options["input_shapes"]
+        return {
+            "signature": source.signature,
+            "variant": variant,
+            "parity": parity,
+            "steps": [LOAD_STEP[source.kind], *steps],
+            "options": options,
+        }
+    finally:
+        if runner is not None:
+            runner.close()
+        source.close()

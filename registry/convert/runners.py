@@ -1,0 +1,147 @@
+"""Running a model by input and output NAMES, whatever its kind.
+
+Each runner takes {input name: array} and returns {output name: array}. Used for the source
+and for every produced variant, so that parity compares like with like. TFLite runs on
+ai_edge_litert's Interpreter (what devices use), never tf.lite.Interpreter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import tensorflow as tf
+
+from registry.convert import graphs
+from registry.convert.signatures import Endpoint, signature_def_endpoints
+
+v1 = tf.compat.v1
+
+
+class Runner(Protocol):
+    inputs: list[Endpoint]
+    outputs: list[Endpoint]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+class SessionRunner:
+    """A TF1 graph in its own Session, fed and fetched through endpoint tensor names."""
+
+    def __init__(
+        self, graph: tf.Graph, session: Any, inputs: list[Endpoint], outputs: list[Endpoint]
+    ):
+        self.graph, self.session = graph, session
+        self.inputs, self.outputs = inputs, outputs
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {graphs.tensor_name(e.tensor): feeds[e.name] for e in self.inputs}
+        fetch = {e.name: graphs.tensor_name(e.tensor) for e in self.outputs}
+        return self.session.run(fetch, feed)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def graph_def_runner(graph_def, inputs: list[Endpoint], outputs: list[Endpoint]) -> SessionRunner:
+    """Run a (frozen) GraphDef as it is; endpoint tensors name its nodes."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    return SessionRunner(graph, v1.Session(graph=graph), inputs, outputs)
+
+
+def savedmodel_runner(export_dir: str | Path, tags: list[str], signature_key: str) -> SessionRunner:
+    """Run one signature of a SavedModel the way TF Serving does: the TF1 loader, a Session.
+
+    Works for TF1 and TF2 SavedModels alike, and for input keys such as `in` that TF2's
+    loader rejects.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        session = v1.Session(graph=graph)
+        meta_graph = v1.saved_model.loader.load(session, tags, str(export_dir))
+    signature = meta_graph.signature_def[signature_key]
+    return SessionRunner(
+        graph,
+        session,
+        signature_def_endpoints(signature.inputs),
+        signature_def_endpoints(signature.outputs),
+    )
+
+
+class KerasRunner:
+    """A loaded Keras model, called with its inputs in model.inputs order."""
+
+    def __init__(self, model: Any, inputs: list[Endpoint], outputs: list[Endpoint]):
+        self.model, self.inputs, self.outputs = model, inputs, outputs
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [feeds[e.name] for e in self.inputs]
+        result = self.model(args if len(args) > 1 else args[0], training=False)
+        values = result if isinstance(result, list | tuple) else [result]
+        return {
+            e.name: v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+            for e, v in zip(self.outputs, values, strict=True)
+        }
+
+    def close(self) -> None:
+        pass
+
+
+class TFLiteRunner:
+    """A .tflite file on the LiteRT interpreter: a signature runner, or tensors by name."""
+
+    def __init__(self, path: str | Path, signature_key: str | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path))
+        signatures = self.interpreter.get_signature_list()
+        self.signature_key = signature_key if signature_key in signatures else None
+        if self.signature_key is None and len(signatures) == 1:
+            self.signature_key = next(iter(signatures))
+        if self.signature_key:
+            names = signatures[self.signature_key]
+            runner = self.interpreter.get_signature_runner(self.signature_key)
+            in_details, out_details = runner.get_input_details(), runner.get_output_details()
+            self.inputs = [_tflite_endpoint(n, in_details[n]) for n in names["inputs"]]
+            self.outputs = [_tflite_endpoint(n, out_details[n]) for n in names["outputs"]]
+            self._runner = runner
+        else:
+            # A graph converted without a signature: tensor names are the graph's node names.
+            self.inputs = [
+                _tflite_endpoint(d["name"], d) for d in self.interpreter.get_input_details()
+            ]
+            self.outputs = [
+                _tflite_endpoint(d["name"], d) for d in self.interpreter.get_output_details()
+            ]
+            self._runner = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._runner is not None:
+            return {k: np.asarray(v) for k, v in self._runner(**feeds).items()}
+        interpreter = self.interpreter
+        details = {d["name"]: d for d in interpreter.get_input_details()}
+        for name, value in feeds.items():
+            if list(details[name]["shape"]) != list(value.shape):
+                interpreter.resize_tensor_input(details[name]["index"], value.shape, strict=False)
+        interpreter.allocate_tensors()
+        for name, value in feeds.items():
+            interpreter.set_tensor(details[name]["index"], value)
+        interpreter.invoke()
+        return {
+            d["name"]: np.array(interpreter.get_tensor(d["index"]))
+            for d in interpreter.get_output_details()
+        }
+
+    def close(self) -> None:
+        self._runner = None
+        self.interpreter = None
+
+
+def _tflite_endpoint(name: str, detail: dict[str, Any]) -> Endpoint:
+    shape = [int(d) for d in detail.get("shape_signature", detail["shape"])]
+    return Endpoint(name, np.dtype(detail["dtype"]).name, shape, detail["name"])
