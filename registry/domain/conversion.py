@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.convert import ConversionError, ConversionRequest, ConversionResult, Converter
+from registry.convert.contract import OPTION_KEYS
 from registry.db.models import Artifact, ConversionJob, ModelVersion
 from registry.domain import jobs
 from registry.domain.archives import extract_archive, pack_directory
@@ -23,6 +24,8 @@ from registry.domain.formats import ArchiveLimits
 from registry.domain.uploads import EXAMPLE_INPUTS_KIND, write_blob
 from registry.settings import Settings
 from registry.storage import Storage, StorageError
+
+KNOWN_SUFFIXES = (".keras", ".h5", ".hdf5", ".pb", ".tflite", ".zip", ".tgz", ".gz")
 
 
 def converter_versions() -> dict[str, str]:
@@ -42,9 +45,17 @@ def converter_versions() -> dict[str, str]:
     return versions
 
 
-def cache_key(source_sha256: str, target: str, options: dict, versions: dict) -> str:
-    """Same source, target, options and converter versions: same result, reusable."""
-    material = json.dumps([source_sha256, target, options, versions], sort_keys=True)
+def cache_key(
+    source_sha256: str,
+    example_inputs_sha256: str | None,
+    target: str,
+    options: dict,
+    versions: dict,
+) -> str:
+    """Same source, parity inputs, target, options and converter versions: same result."""
+    material = json.dumps(
+        [source_sha256, example_inputs_sha256, target, options, versions], sort_keys=True
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -101,7 +112,10 @@ class JobRunner:
             examples = next((a for a in version.artifacts if a.kind == EXAMPLE_INPUTS_KIND), None)
             target, options = job.target_kind, dict(job.options)
         versions = converter_versions()
-        key = cache_key(source.sha256, target, _conversion_options(options), versions)
+        inputs_sha256 = examples.sha256 if examples else None
+        key = cache_key(
+            source.sha256, inputs_sha256, target, _conversion_options(options), versions
+        )
         outcome = {
             "cache_key": key,
             "converter_versions": versions,
@@ -146,7 +160,10 @@ class JobRunner:
 
     def _fetch_source(self, source: Artifact, options: dict, scratch: Path) -> Path:
         """The source as the converter wants it: a file, or an unpacked directory."""
-        download = scratch / f"source.{source.packaging}"
+        # Loaders go by extension (Keras refuses a .keras file named otherwise); the name is
+        # ours, only a known suffix is taken from the user's filename.
+        suffix = Path(source.filename).suffix.lower()
+        download = scratch / f"source{suffix if suffix in KNOWN_SUFFIXES else ''}"
         download_verified(self.storage, source, download)
         if source.packaging == "file":
             return download
@@ -256,4 +273,5 @@ def _source_artifact(version: ModelVersion) -> Artifact:
 
 
 def _conversion_options(options: dict) -> dict:
-    return {k: options[k] for k in ("output_nodes", "input_nodes", "input_shapes") if k in options}
+    """The version's options that the converter takes (the rest are the registry's own)."""
+    return {key: options[key] for key in OPTION_KEYS if key in options}

@@ -39,6 +39,9 @@ class UploadOptions:
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)
     tags: dict[str, Any] = field(default_factory=dict)
+    # Which MetaGraph and signature of a SavedModel to convert, when it has several.
+    signature_key: str = ""
+    saved_model_tags: list[str] = field(default_factory=list)
 
     @classmethod
     def from_form(cls, form: dict[str, str]) -> UploadOptions:
@@ -61,6 +64,8 @@ class UploadOptions:
             input_shapes=_parse_input_shapes(form.get("input_shapes", "")),
             targets=targets,
             tags=_parse_json_object("tags", form.get("tags", "")),
+            signature_key=form.get("signature_key", "").strip(),
+            saved_model_tags=_split_list(form.get("saved_model_tags", "")),
         )
 
     def conversion_options(self) -> dict[str, Any]:
@@ -71,6 +76,10 @@ class UploadOptions:
             options["input_nodes"] = self.input_nodes
         if self.input_shapes:
             options["input_shapes"] = self.input_shapes
+        if self.signature_key:
+            options["signature_key"] = self.signature_key
+        if self.saved_model_tags:
+            options["tags"] = self.saved_model_tags
         return options
 
 

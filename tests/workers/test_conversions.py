@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
+import signal
+import subprocess
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -50,7 +55,21 @@ def upload_file_for(sample_name: str, samples, tmp_path: Path) -> tuple[object, 
 
 
 def upload_fields(sample) -> dict[str, str]:
-    return {key: ",".join(value) for key, value in sample.options.items() if key.endswith("nodes")}
+    """The sample's conversion options as upload form fields."""
+    names = {"tags": "saved_model_tags"}
+    return {
+        names.get(key, key): value if isinstance(value, str) else ",".join(value)
+        for key, value in sample.options.items()
+    }
+
+
+def example_inputs_file(sample, tmp_path: Path, scale: float = 1.0) -> Path:
+    """The sample's inputs (times `scale`) as an example_inputs .npz."""
+    path = tmp_path / "examples.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: value * scale for name, value in sample.inputs.items()})
+    path.write_bytes(buffer.getvalue())
+    return path
 
 
 EXPECTED_TARGETS = {
@@ -112,10 +131,7 @@ def test_example_inputs_are_used_for_parity(
     converting_registry, worker, samples, model_name, tmp_path
 ):
     sample, upload_path = upload_file_for("frozen", samples, tmp_path)
-    examples = tmp_path / "examples.npz"
-    buffer = io.BytesIO()
-    np.savez(buffer, **sample.inputs)
-    examples.write_bytes(buffer.getvalue())
+    examples = example_inputs_file(sample, tmp_path)
 
     converting_registry.upload(
         model_name, upload_path, example_inputs=examples, **upload_fields(sample)
@@ -169,8 +185,8 @@ def test_truncated_checkpoint_shard_fails_naming_the_truncation(
     assert "truncated" in version["status_detail"]
 
 
-def test_converter_crash_fails_the_job_after_bounded_attempts_and_the_worker_lives_on(
-    converting_registry, worker, samples, samples_dir, model_name, tmp_path
+def test_graph_that_would_crash_tensorflow_is_refused_before_it_is_imported(
+    converting_registry, worker, samples_dir, model_name
 ):
     from tests import tf_samples
 
@@ -180,14 +196,68 @@ def test_converter_crash_fails_the_job_after_bounded_attempts_and_the_worker_liv
     version = wait_for_version(converting_registry, model_name, 1)
 
     assert version["status"] == "failed"
+    assert "recursive" in version["status_detail"]
+    assert all(job["attempts"] == 1 for job in version["jobs"])
+
+
+def converter_pids(worker) -> list[int]:
+    """The converter processes (TensorFlow) that a worker started, found by ancestry."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+
+    def descends_from_worker(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == worker.process.pid:
+                return True
+        return False
+
+    found = subprocess.run(
+        ["pgrep", "-f", "registry.convert.server"], capture_output=True, text=True
+    )
+    return [int(pid) for pid in found.stdout.split() if descends_from_worker(int(pid))]
+
+
+def kill_converters_until_done(registry, worker, model, ref, timeout=180) -> dict:
+    """SIGKILL every converter the worker starts until the version is over."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in converter_pids(worker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        version = registry.version(model, ref)
+        if version["status"] in ("ready", "failed"):
+            return version
+        time.sleep(0.1)
+    raise AssertionError("version never finished")
+
+
+def test_converter_crashing_every_time_fails_after_bounded_attempts_and_worker_lives_on(
+    converting_registry, worker, samples, model_name, tmp_path
+):
+    sample, upload_path = upload_file_for("frozen", samples, tmp_path)
+    # Parity inputs no earlier test used, so no stored result can be reused and a converter runs.
+    fresh_inputs = example_inputs_file(sample, tmp_path, scale=float(time.time() % 97))
+
+    converting_registry.upload(
+        model_name, upload_path, example_inputs=fresh_inputs, **upload_fields(sample)
+    )
+    version = kill_converters_until_done(converting_registry, worker, model_name, 1)
+
+    assert version["status"] == "failed"
     for job in version["jobs"]:
         assert job["status"] == "failed"
-        assert "converter crashed: signal" in job["error"], job["error"]
-        assert job["attempts"] == converting_registry.settings.job_max_attempts
-    sample, upload_path = upload_file_for("frozen", samples, tmp_path)
+        attempts = converting_registry.settings.job_max_attempts
+        assert job["attempts"] == attempts
+        # Killed while starting or while converting: either way the message names the kill.
+        assert job["error"].startswith(f"gave up after {attempts} attempts: the converter")
+        assert "-9" in job["error"] or "signal 9" in job["error"], job["error"]
+    assert worker.process.poll() is None
     converting_registry.upload(model_name, upload_path, **upload_fields(sample))
     assert wait_for_version(converting_registry, model_name, 2)["status"] == "ready"
-    assert worker.process.poll() is None
 
 
 def test_same_source_converted_again_reuses_the_stored_variants(

@@ -1,0 +1,186 @@
+"""Blobs in a local directory: `root/tmp/<uuid>` while written, `root/blobs/sha256/..` after."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .base import CHUNK_SIZE, BlobNotFound, HashingCounter, StorageError, WrittenBlob, blob_key
+
+TMP_DIR = "tmp"
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a directory entry (a rename or a new file) where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class LocalBlobWriter:
+    def __init__(self, storage: LocalStorage) -> None:
+        self._storage = storage
+        self.temp_key = f"{TMP_DIR}/{uuid.uuid4().hex}"
+        self._path = storage._path(self.temp_key)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._file: BinaryIO | None = open(self._path, "xb")  # noqa: SIM115
+        except OSError as exc:
+            raise StorageError(f"cannot create {self._path}: {exc}") from exc
+        self._hash = HashingCounter()
+        self._result: WrittenBlob | None = None
+
+    def write(self, chunk: bytes) -> None:
+        if self._file is None:
+            raise ValueError("write to a closed or aborted blob writer")
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self._path}: {exc}") from exc
+        self._hash.update(chunk)
+
+    def close(self) -> WrittenBlob:
+        if self._result is not None:
+            return self._result
+        if self._file is None:
+            raise ValueError("close of an aborted blob writer")
+        f, self._file = self._file, None
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as exc:
+            f.close()
+            self._remove()
+            raise StorageError(f"cannot write {self._path}: {exc}") from exc
+        f.close()
+        self._result = WrittenBlob(self.temp_key, self._hash.hexdigest, self._hash.size)
+        return self._result
+
+    def abort(self) -> None:
+        if self._file is not None:
+            f, self._file = self._file, None
+            with contextlib.suppress(OSError):
+                f.close()
+        self._remove()
+
+    def _remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self._path.unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalBlobWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class LocalStorage:
+    """The `Storage` protocol over a directory; promote is an atomic rename."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        """The file of `key`; refuses empty, absolute or escaping keys."""
+        if not key or key.startswith("/") or "\\" in key or "\0" in key:
+            raise ValueError(f"invalid storage key: {key!r}")
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid storage key: {key!r}")
+        path = self.root.joinpath(*parts)
+        # Guard against symlinked directories pointing elsewhere as well.
+        if not path.resolve().is_relative_to(self.root):
+            raise ValueError(f"storage key outside the root: {key!r}")
+        return path
+
+    def writer(self) -> LocalBlobWriter:
+        return LocalBlobWriter(self)
+
+    def promote(self, blob: WrittenBlob) -> str:
+        key = blob_key(blob.sha256)
+        src = self._path(blob.temp_key)
+        dst = self._path(key)
+        try:
+            if dst.exists():
+                src.unlink(missing_ok=True)
+                return key
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)  # atomic; a concurrent promote of equal bytes is harmless
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"temporary blob {blob.temp_key} not found") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot promote {blob.temp_key} to {key}: {exc}") from exc
+        _fsync_dir(dst.parent)
+        return key
+
+    def open(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return open(path, "rb")  # noqa: SIM115
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise BlobNotFound(f"no such object: {key}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot open {key}: {exc}") from exc
+
+    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        # Open eagerly so a missing key fails at call time, not at first iteration.
+        f = self.open(key)
+        return self._iter_file(f, start, end)
+
+    @staticmethod
+    def _iter_file(f: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
+        with f:
+            f.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                n = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                chunk = f.read(n)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc}") from exc
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in sorted(filenames):
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix):
+                    yield key
+
+    def check(self) -> None:
+        try:
+            (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
+            probe = self.root / TMP_DIR / f".check-{uuid.uuid4().hex}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"artifact directory {self.root} is not writable: {exc}") from exc
