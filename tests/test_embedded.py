@@ -1,0 +1,134 @@
+"""The embedded default: `registry up` on SQLite, a local directory and a server-less broker."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+import requests
+from sqlalchemy import create_engine
+
+from registry import create_app
+from registry.db import SchemaOutOfDate
+from registry.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("registry up did not answer")
+
+
+@pytest.fixture
+def registry_up(tmp_path):
+    """`registry up` as a user runs it, on a fresh data directory."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url, process)
+    yield url, process, tmp_path / "data"
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_registry_up_converts_an_upload_to_ready_and_stops_cleanly(registry_up, samples, tmp_path):
+    url, process, data_dir = registry_up
+    sample = samples["checkpoint"]
+    archive = tmp_path / "ckpt.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(sample.path, arcname="ckpt")
+
+    with archive.open("rb") as stream:
+        response = requests.post(
+            f"{url}/api/v1/models/digits/versions",
+            files={"file": ("ckpt.tar.gz", stream)},
+            data={"output_nodes": ",".join(sample.options["output_nodes"])},
+        )
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 180
+    while (version := requests.get(f"{url}/api/v1/models/digits/versions/latest").json())[
+        "status"
+    ] not in ("ready", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    assert version["status"] == "ready", version["status_detail"]
+    tflite = requests.get(f"{url}/api/v1/models/digits/versions/1/artifacts/tflite")
+    listed = next(a for a in version["artifacts"] if a["kind"] == "tflite")
+    assert hashlib.sha256(tflite.content).hexdigest() == listed["sha256"]
+    assert (data_dir / "registry.sqlite").exists()
+
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    leftovers = subprocess.run(
+        ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == []
+
+
+def test_second_registry_up_on_the_same_data_dir_says_it_is_in_use(registry_up):
+    _, _, data_dir = registry_up
+
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "up",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode != 0
+    assert "in use" in second.stderr
+
+
+def test_app_refuses_a_database_whose_schema_is_behind(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    create_engine(settings.effective_database_url).connect().close()  # an empty database
+
+    with pytest.raises(SchemaOutOfDate, match="run `registry db upgrade`"):
+        create_app(settings)
