@@ -1,6 +1,6 @@
 """Upload and download throughput through the API vs direct boto3, side by side in one run.
 
-    .venv/bin/python bench/transfer.py [--mib 1024]
+    .venv/bin/python -m bench.transfer [--mib 1024]
 
 Starts SeaweedFS on loopback (or uses REGISTRY_S3_ENDPOINT_URL), a PostgreSQL schema in the
 local `test` database, and the API under gunicorn exactly as docker-compose.yml runs it. Prints
@@ -14,33 +14,17 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import boto3
-from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.stack import production_stack
 
-from registry.db import upgrade  # noqa: E402
-from registry.settings import Settings  # noqa: E402
-from tests.s3server import s3_from_env, start_seaweedfs  # noqa: E402
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BOUNDARY = "benchboundary7f3a"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_payload(path: Path, mib: int) -> str:
@@ -153,104 +137,48 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="transfer size in MiB")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as scratch_name:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-transfer-") as scratch_name,
+        production_stack(Path(scratch_name), max_upload_bytes=(args.mib + 64) * 1024**2) as stack,
+    ):
         scratch = Path(scratch_name)
-        s3 = s3_from_env() or start_seaweedfs(scratch / "seaweedfs")
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        settings = Settings(
-            data_dir=scratch / "data",
-            database_url=f"{POSTGRES}?options=-csearch_path%3D{schema}",
-            storage_url=f"s3://{bucket}/artifacts",
-            s3_endpoint_url=s3.endpoint_url,
-            s3_access_key=s3.access_key,
-            s3_secret_key=s3.secret_key,
-            broker_url="redis://127.0.0.1:6379/13",
-            max_upload_bytes=(args.mib + 64) * 1024**2,
+        payload = scratch / "payload.tflite"
+        print(f"payload: {args.mib} MiB sha256 {make_payload(payload, args.mib)[:16]}…")
+        s3 = stack.s3
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint_url,
+            aws_access_key_id=s3.access_key,
+            aws_secret_access_key=s3.secret_key,
+            region_name="us-east-1",
         )
-        upgrade(settings.effective_database_url)
-        port = free_port()
-        api = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                "1",
-                "--threads",
-                "8",
-                "--timeout",
-                "0",
-                "registry.wsgi:app",
-            ],
-            env={**os.environ, **settings.to_env()},
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
+        port = stack.api_port
+        direct_up = timed(
+            "upload   direct boto3",
+            args.mib,
+            lambda: client.upload_file(str(payload), stack.bucket, "direct/payload"),
         )
-        try:
-            _wait_ready(port)
-            payload = scratch / "payload.tflite"
-            print(f"payload: {args.mib} MiB sha256 {make_payload(payload, args.mib)[:16]}…")
-            client = boto3.client(
-                "s3",
-                endpoint_url=s3.endpoint_url,
-                aws_access_key_id=s3.access_key,
-                aws_secret_access_key=s3.secret_key,
-                region_name="us-east-1",
+        with RssSampler(stack.api.pid) as rss:
+            idle_kib = rss.peak_kib
+            api_up = timed(
+                "upload   through API", args.mib, lambda: api_upload(port, "bench", payload)
             )
-            direct_up = timed(
-                "upload   direct boto3",
-                args.mib,
-                lambda: client.upload_file(str(payload), bucket, "direct/payload"),
-            )
-            with RssSampler(api.pid) as rss:
-                idle_kib = rss.peak_kib
-                api_up = timed(
-                    "upload   through API", args.mib, lambda: api_upload(port, "bench", payload)
-                )
-            direct_down = timed(
-                "download direct boto3",
-                args.mib,
-                lambda: client.download_file(bucket, "direct/payload", str(scratch / "d1")),
-            )
-            api_down = timed(
-                "download through API",
-                args.mib,
-                lambda: api_download(port, "bench", scratch / "d2"),
-            )
-            print(f"ratio upload   API/boto3: {api_up / direct_up:.2f}")
-            print(f"ratio download API/boto3: {api_down / direct_down:.2f}")
-            print(
-                f"API RSS: {idle_kib / 1024:.0f} MiB before the upload, "
-                f"peak {rss.peak_kib / 1024:.0f} MiB during it"
-            )
-        finally:
-            api.terminate()
-            api.wait(timeout=30)
-            with admin.connect() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            s3.stop()
-
-
-def _wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the API did not become ready")
+        direct_down = timed(
+            "download direct boto3",
+            args.mib,
+            lambda: client.download_file(stack.bucket, "direct/payload", str(scratch / "d1")),
+        )
+        api_down = timed(
+            "download through API",
+            args.mib,
+            lambda: api_download(port, "bench", scratch / "d2"),
+        )
+        print(f"ratio upload   API/boto3: {api_up / direct_up:.2f}")
+        print(f"ratio download API/boto3: {api_down / direct_down:.2f}")
+        print(
+            f"API RSS: {idle_kib / 1024:.0f} MiB before the upload, "
+            f"peak {rss.peak_kib / 1024:.0f} MiB during it"
+        )
 
 
 if __name__ == "__main__":
