@@ -1,9 +1,8 @@
-"""The `registry` command."""
+"""Commands that run the registry: up, serve, worker, db upgrade."""
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import signal
 import subprocess
@@ -12,13 +11,8 @@ from pathlib import Path
 
 import click
 
+from registry.cli.main import main
 from registry.settings import Settings
-
-
-@click.group()
-def main() -> None:
-    """A TensorFlow model registry: uploads, verified conversions, lineage."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 @main.group()
@@ -125,7 +119,3 @@ def _lock_data_dir(data_dir: Path):
             f"{data_dir} is in use by another `registry up`; stop it or pass --data-dir"
         ) from None
     return lock
-
-
-if __name__ == "__main__":
-    main()
