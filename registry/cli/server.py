@@ -92,9 +92,10 @@ def up(host: str, port: int, data_dir: Path | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    click.echo(
-        f"registry running at http://{host}:{server.server_port}  (data in {settings.data_dir})"
-    )
+    url = f"http://{host}:{server.server_port}"
+    # Where the CLI finds the local registry when no --url is given.
+    (settings.data_dir / "url").write_text(url)
+    click.echo(f"registry running at {url}  (data in {settings.data_dir})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
