@@ -166,9 +166,17 @@ class LocalStorage:
             raise StorageError(f"cannot delete {key}: {exc}") from exc
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        if not self.root.is_dir():
+        # Walk only the directory the prefix names (all of "blobs/sha256/ab" is in "blobs/").
+        top = self.root
+        directory = prefix.rpartition("/")[0]
+        if directory:
+            try:
+                top = self._path(directory)
+            except ValueError:
+                return
+        if not top.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(top):
             dirnames.sort()
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             for name in sorted(filenames):

@@ -175,7 +175,9 @@ class S3BlobWriter:
         self._object = storage._full(self.temp_key)
         self._part_size = storage.part_size
         self._hash = HashingCounter()
-        self._buf = bytearray(self._part_size)
+        # The first part grows as bytes arrive (a small blob costs only its size); later
+        # parts fill preallocated or recycled part-sized buffers.
+        self._buf = bytearray()
         self._fill = 0
         self._free: deque[bytearray] = deque()
         self._slots = threading.BoundedSemaphore(storage.parts_in_flight)
@@ -204,7 +206,10 @@ class S3BlobWriter:
                 # Sent only once more bytes arrive: a blob of exactly one part is one PUT.
                 self._send_part()
             take = min(n - pos, part_size - self._fill)
-            self._buf[self._fill : self._fill + take] = view[pos : pos + take]
+            if self._fill == len(self._buf):
+                self._buf += view[pos : pos + take]
+            else:
+                self._buf[self._fill : self._fill + take] = view[pos : pos + take]
             self._fill += take
             pos += take
 
