@@ -8,6 +8,7 @@ described by REGISTRY_S3_ENDPOINT_URL / REGISTRY_S3_ACCESS_KEY / REGISTRY_S3_SEC
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,8 @@ class S3Server:
     secret_key: str
     process: subprocess.Popen | None = field(default=None, repr=False)
     log_dir: Path | None = None
+    # Unix sockets weed makes in the temp dir, named by our ports, that it may leave behind.
+    stray_sockets: list[Path] = field(default_factory=list, repr=False)
 
     def client(self, **config):
         """A boto3 S3 client for this endpoint (path-style addressing)."""
@@ -83,14 +86,19 @@ class S3Server:
     def stop(self) -> None:
         """SIGTERM the server and wait for it; SIGKILL it if it does not stop in time."""
         proc = self.process
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+        for path in self.stray_sockets:
+            with contextlib.suppress(OSError):
+                if path.is_socket():
+                    path.unlink()
 
 
 def find_weed() -> str:
@@ -184,12 +192,21 @@ def start_seaweedfs(base_dir: Path, timeout: float = READY_TIMEOUT) -> S3Server:
             cwd=base_dir,
             start_new_session=True,
         )
+    # The admin gRPC socket has no flag and outlives the process; the others are removed on
+    # a clean stop but not after a kill.
+    tmp = Path(os.environ.get("TMPDIR") or "/tmp")
+    stray = [
+        tmp / f"seaweedfs-{flag.split('.')[0]}-grpc-{port}.sock"
+        for flag, port in ports.items()
+        if flag.endswith(".grpc")
+    ]
     server = S3Server(
         endpoint_url=f"http://127.0.0.1:{ports['s3.port']}",
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         process=proc,
         log_dir=log_dir,
+        stray_sockets=stray,
     )
     try:
         _wait_ready(server, timeout)

@@ -48,9 +48,10 @@ GiB = 1024 * MiB
 MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 MAX_COPY_OBJECT = 5 * GiB  # the largest object a single CopyObject may copy
-# Promotion: below this a single CopyObject, above it parallel UploadPartCopy (see README of
-# the measurements in the module's report: on SeaweedFS both copy the bytes, and the
-# parallel copy of 128 MiB ranges is ~25% faster for a 1 GiB object).
+# Promotion: up to this size a single CopyObject, above it parallel UploadPartCopy of
+# 128 MiB ranges (needed past 5 GiB anyway). Measured on SeaweedFS, 2 cores: every strategy
+# rewrites the bytes at ~190-200 MiB/s; CopyObject is as fast up to 256 MiB (1.6 s), ranged
+# copies ~8% faster at 1 GiB (5.1 s vs 5.5 s), boto3's managed copy slowest (6.1 s).
 DEFAULT_COPY_THRESHOLD = 256 * MiB
 DEFAULT_COPY_PART_SIZE = 128 * MiB
 DEFAULT_READ_AHEAD = CHUNK_SIZE
@@ -325,7 +326,7 @@ class S3BlobWriter:
                     Bucket=bucket, Key=self._object, UploadId=self._upload_id
                 )
             self._upload_id = None
-        except Exception as exc:  # noqa: BLE001 - best effort; a sweep removes leftovers
+        except Exception as exc:  # best effort: a sweep of tmp/ removes leftovers
             log.warning("could not clean up aborted upload %s: %s", self._object, exc)
         self._result = None
 
