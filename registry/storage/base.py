@@ -18,13 +18,25 @@ class BlobNotFound(StorageError):
     """A key that should exist does not."""
 
 
+class DigestMismatch(Exception):
+    """The bytes written do not hash to the sha256 the writer was promised."""
+
+
 @dataclass(frozen=True)
 class WrittenBlob:
-    """A completely written temporary object, not yet visible under its content key."""
+    """A completely written object, not yet recorded by the registry.
+
+    Normally under a temporary key until `promote`; a writer promised the sha256 up front may
+    have written straight to the content key (then `temp_key == blob_key(sha256)`).
+    """
 
     temp_key: str
     sha256: str
     size: int
+
+    @property
+    def at_content_key(self) -> bool:
+        return self.temp_key == blob_key(self.sha256)
 
 
 def blob_key(sha256: str) -> str:
@@ -51,7 +63,12 @@ class BlobWriter(Protocol):
 class Storage(Protocol):
     """Where artifact bytes live: S3 or a local directory."""
 
-    def writer(self) -> BlobWriter: ...
+    def writer(self, expected_sha256: str | None = None) -> BlobWriter:
+        """A writer; given the digest up front, a store may skip the temporary copy.
+
+        close() raises DigestMismatch (and keeps nothing) when the bytes hash otherwise.
+        """
+        ...
 
     def promote(self, blob: WrittenBlob) -> str:
         """Make a temporary blob visible under its content key and return that key.
@@ -77,6 +94,14 @@ class Storage(Protocol):
     def check(self) -> None:
         """Raise StorageError unless the store answers."""
         ...
+
+
+def verify_digest(actual: str, expected: str | None) -> None:
+    """Raise DigestMismatch unless the bytes hashed to the promised digest (if any)."""
+    if expected is not None and actual != expected:
+        raise DigestMismatch(
+            f"the uploaded bytes hash to sha256 {actual}, not the declared {expected}"
+        )
 
 
 class HashingCounter:

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import CHUNK_SIZE, BlobNotFound, HashingCounter, StorageError, WrittenBlob, blob_key
+from .base import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    DigestMismatch,
+    HashingCounter,
+    StorageError,
+    WrittenBlob,
+    blob_key,
+    verify_digest,
+)
 
 TMP_DIR = "tmp"
 
@@ -29,8 +38,11 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalBlobWriter:
-    def __init__(self, storage: LocalStorage) -> None:
+    """Writes to `tmp/<uuid>`; promotion is a rename, so a promised digest is only checked."""
+
+    def __init__(self, storage: LocalStorage, expected_sha256: str | None = None) -> None:
         self._storage = storage
+        self._expected_sha256 = expected_sha256
         self.temp_key = f"{TMP_DIR}/{uuid.uuid4().hex}"
         self._path = storage._path(self.temp_key)
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +76,11 @@ class LocalBlobWriter:
             self._remove()
             raise StorageError(f"cannot write {self._path}: {exc}") from exc
         f.close()
+        try:
+            verify_digest(self._hash.hexdigest, self._expected_sha256)
+        except DigestMismatch:
+            self._remove()
+            raise
         self._result = WrittenBlob(self.temp_key, self._hash.hexdigest, self._hash.size)
         return self._result
 
@@ -108,8 +125,8 @@ class LocalStorage:
             raise ValueError(f"storage key outside the root: {key!r}")
         return path
 
-    def writer(self) -> LocalBlobWriter:
-        return LocalBlobWriter(self)
+    def writer(self, expected_sha256: str | None = None) -> LocalBlobWriter:
+        return LocalBlobWriter(self, expected_sha256)
 
     def promote(self, blob: WrittenBlob) -> str:
         key = blob_key(blob.sha256)

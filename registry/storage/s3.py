@@ -36,7 +36,15 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import HTTPError as URLLib3HTTPError
 
-from .base import CHUNK_SIZE, BlobNotFound, HashingCounter, StorageError, WrittenBlob, blob_key
+from .base import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    HashingCounter,
+    StorageError,
+    WrittenBlob,
+    blob_key,
+    verify_digest,
+)
 
 if TYPE_CHECKING:
     from registry.settings import Settings
@@ -170,9 +178,18 @@ class S3BlobWriter:
     outstanding (the writer blocks), so memory is bounded by (parts_in_flight + 1) parts.
     """
 
-    def __init__(self, storage: S3Storage) -> None:
+    def __init__(self, storage: S3Storage, expected_sha256: str | None = None) -> None:
         self._s = storage
-        self.temp_key = f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        self._expected_sha256 = expected_sha256
+        # With the digest promised, write straight to the content key: the multipart upload
+        # is completed only if the bytes match, so nothing unverified ever appears there, and
+        # promotion needs no server-side copy (which rewrites every byte on SeaweedFS).
+        self._direct = expected_sha256 is not None
+        self.temp_key = (
+            blob_key(expected_sha256) if self._direct else f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        )
+        # Bytes the store already holds need not be sent again: hash them, send nothing.
+        self._already_stored = self._direct and storage.exists(self.temp_key)
         self._object = storage._full(self.temp_key)
         self._part_size = storage.part_size
         self._hash = HashingCounter()
@@ -199,6 +216,8 @@ class S3BlobWriter:
         if not n:
             return
         self._hash.update(chunk)
+        if self._already_stored:
+            return
         view = memoryview(chunk).cast("B")
         pos = 0
         part_size = self._part_size
@@ -279,7 +298,10 @@ class S3BlobWriter:
         if self._state != "open":
             raise ValueError(f"close of a {self._state} blob writer")
         try:
-            if self._upload_id is None:
+            verify_digest(self._hash.hexdigest, self._expected_sha256)
+            if self._already_stored:
+                pass
+            elif self._upload_id is None:
                 body = self._buf
                 del body[self._fill :]
                 with _mapped("PutObject", self._object):
@@ -319,7 +341,8 @@ class S3BlobWriter:
         self._release_buffers()
         client, bucket = self._s.client, self._s.bucket
         try:
-            if was_closed:
+            # A completed object at its content key may be shared: the registry decides.
+            if was_closed and not self._direct:
                 client.delete_object(Bucket=bucket, Key=self._object)
             elif self._upload_id is not None:
                 client.abort_multipart_upload(
@@ -586,11 +609,13 @@ class S3Storage:
 
     # -- writing
 
-    def writer(self) -> S3BlobWriter:
-        return S3BlobWriter(self)
+    def writer(self, expected_sha256: str | None = None) -> S3BlobWriter:
+        return S3BlobWriter(self, expected_sha256)
 
     def promote(self, blob: WrittenBlob) -> str:
         key = blob_key(blob.sha256)
+        if blob.at_content_key:
+            return key
         src, dst = self._full(blob.temp_key), self._full(key)
         if self.exists(key):
             self.delete(blob.temp_key)

@@ -11,7 +11,14 @@ import zipfile
 
 import pytest
 
-from registry.storage import CHUNK_SIZE, BlobNotFound, Storage, WrittenBlob, blob_key
+from registry.storage import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    DigestMismatch,
+    Storage,
+    WrittenBlob,
+    blob_key,
+)
 
 MiB = 1024 * 1024
 
@@ -248,3 +255,45 @@ def test_keys_are_relative_and_filtered_by_prefix(storage):
 
 def test_check_passes_on_a_working_store(storage):
     storage.check()
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB], ids=["single-put", "multipart"])
+def test_writer_promised_the_digest_makes_the_blob_visible_under_its_content_key(storage, size):
+    data = os.urandom(size)
+    writer = storage.writer(expected_sha256=sha(data))
+    for i in range(0, size, MiB):
+        writer.write(data[i : i + MiB])
+
+    key = storage.promote(writer.close())
+
+    assert key == blob_key(sha(data))
+    assert read_all(storage, key) == data
+    assert not list(storage.keys("tmp/"))
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB], ids=["single-put", "multipart"])
+def test_writer_promised_a_wrong_digest_refuses_and_leaves_nothing(storage, size):
+    data = os.urandom(size)
+    promised = sha(b"other bytes")
+    writer = storage.writer(expected_sha256=promised)
+    for i in range(0, size, MiB):
+        writer.write(data[i : i + MiB])
+
+    with pytest.raises(DigestMismatch, match=promised):
+        writer.close()
+
+    assert not storage.exists(blob_key(promised))
+    assert not storage.exists(blob_key(sha(data)))
+    assert not list(storage.keys("tmp/"))
+
+
+def test_writer_promised_bytes_already_stored_keeps_them_intact(storage):
+    data = os.urandom(2 * MiB)
+    storage.promote(write(storage, data))
+
+    writer = storage.writer(expected_sha256=sha(data))
+    writer.write(data)
+    blob = writer.close()
+
+    assert storage.promote(blob) == blob_key(sha(data))
+    assert read_all(storage, blob_key(sha(data))) == data
