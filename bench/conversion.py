@@ -63,7 +63,9 @@ def hand_conversion(prefix: Path, out_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def registry_conversion(port: int, model: str, prefix: Path, scratch: Path) -> float:
+def registry_conversion(
+    port: int, auth: dict[str, str], model: str, prefix: Path, scratch: Path
+) -> float:
     archive = scratch / f"{model}.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(prefix.parent, arcname="train")
@@ -72,11 +74,15 @@ def registry_conversion(port: int, model: str, prefix: Path, scratch: Path) -> f
     with archive.open("rb") as stream:
         response = requests.post(
             base,
+            headers=auth,
             files={"file": (archive.name, stream)},
             data={"output_nodes": "head/logits,head/probs"},
         )
     response.raise_for_status()
-    while (status := requests.get(f"{base}/1").json()["status"]) not in ("ready", "failed"):
+    while (status := requests.get(f"{base}/1", headers=auth).json()["status"]) not in (
+        "ready",
+        "failed",
+    ):
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
     if status != "ready":
@@ -94,10 +100,10 @@ def main() -> None:
         with production_stack(scratch) as stack:
             stack.start_worker()
             # Warm-up: the worker's converter process imports TensorFlow once, here.
-            warm = registry_conversion(stack.api_port, "warmup", prefixes[0], scratch)
+            warm = registry_conversion(stack.api_port, stack.auth, "warmup", prefixes[0], scratch)
             print(f"warm-up upload (worker's converter starting): {warm:.2f} s")
             registry_times = [
-                registry_conversion(stack.api_port, f"run{i}", prefix, scratch)
+                registry_conversion(stack.api_port, stack.auth, f"run{i}", prefix, scratch)
                 for i, prefix in enumerate(prefixes[1:])
             ]
         hand_times = [

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from registry.db import upgrade
+from registry.db import make_engine, make_sessionmaker, upgrade
+from registry.domain import tokens
 from registry.settings import Settings
 from tests.s3server import S3Server, s3_from_env, start_seaweedfs
 
@@ -37,7 +38,13 @@ class Stack:
     s3: S3Server
     api_port: int
     api: subprocess.Popen
+    # An admin token, made through the domain as `registry token create` does.
+    token: str = ""
     workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     @property
     def bucket(self) -> str:
@@ -74,6 +81,7 @@ def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
         **overrides,
     )
     upgrade(settings.effective_database_url)
+    token = _admin_token(settings)
     port = free_port()
     api = subprocess.Popen(
         [
@@ -96,7 +104,7 @@ def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )
-    stack = Stack(settings, s3, port, api)
+    stack = Stack(settings, s3, port, api, token)
     try:
         _wait_ready(port)
         yield stack
@@ -112,6 +120,15 @@ def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
         s3.stop()
+
+
+def _admin_token(settings: Settings) -> str:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            return tokens.create_token(session, "bench", "admin", "bench").secret
+    finally:
+        engine.dispose()
 
 
 def _wait_ready(port: int, timeout: float = 60) -> None:

@@ -80,7 +80,7 @@ class RssSampler:
         self._thread.join()
 
 
-def api_upload(port: int, model: str, path: Path) -> dict:
+def api_upload(port: int, auth: dict[str, str], model: str, path: Path) -> dict:
     head = (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="format"\r\n\r\ntflite\r\n'
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
@@ -102,6 +102,7 @@ def api_upload(port: int, model: str, path: Path) -> dict:
         f"/api/v1/models/{model}/versions",
         body=body(),
         headers={
+            **auth,
             "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
             "Content-Length": str(len(head) + size + len(tail)),
         },
@@ -113,9 +114,9 @@ def api_upload(port: int, model: str, path: Path) -> dict:
     return payload
 
 
-def api_download(port: int, model: str, out: Path) -> None:
+def api_download(port: int, auth: dict[str, str], model: str, out: Path) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request("GET", f"/api/v1/models/{model}/versions/1/artifacts/tflite")
+    connection.request("GET", f"/api/v1/models/{model}/versions/1/artifacts/tflite", headers=auth)
     response = connection.getresponse()
     if response.status != 200:
         raise SystemExit(f"download failed: {response.status}")
@@ -161,7 +162,9 @@ def main() -> None:
         with RssSampler(stack.api.pid) as rss:
             idle_kib = rss.peak_kib
             api_up = timed(
-                "upload   through API", args.mib, lambda: api_upload(port, "bench", payload)
+                "upload   through API",
+                args.mib,
+                lambda: api_upload(port, stack.auth, "bench", payload),
             )
         direct_down = timed(
             "download direct boto3",
@@ -171,7 +174,7 @@ def main() -> None:
         api_down = timed(
             "download through API",
             args.mib,
-            lambda: api_download(port, "bench", scratch / "d2"),
+            lambda: api_download(port, stack.auth, "bench", scratch / "d2"),
         )
         print(f"ratio upload   API/boto3: {api_up / direct_up:.2f}")
         print(f"ratio download API/boto3: {api_down / direct_down:.2f}")

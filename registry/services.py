@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db import make_engine, make_sessionmaker
 from registry.domain import jobs
+from registry.logs import current_request_id
 from registry.settings import Settings
 from registry.storage import Storage, open_storage
 
@@ -57,8 +58,11 @@ def celery_dispatcher(settings: Settings) -> Dispatcher:
     def dispatch(job_ids: list[int]) -> list[int]:
         sent = []
         try:
+            # The task logs under the request id that queued the job, on whichever machine.
+            request_id = current_request_id()
+            carried = {"request_id": request_id} if request_id else {}
             for job_id in job_ids:
-                celery.send_task("workers.tasks.run_conversion", args=[job_id])
+                celery.send_task("workers.tasks.run_conversion", args=[job_id], kwargs=carried)
                 sent.append(job_id)
         except Exception as error:  # a broker outage must not fail the upload
             log.warning("broker refused jobs %s, the sweep will resend them: %s", job_ids, error)

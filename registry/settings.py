@@ -48,6 +48,13 @@ class Settings:
     job_lease_seconds: int = 900
     sweep_interval_seconds: int = 30
 
+    # Level of the JSON log lines every process writes to stderr (DEBUG, INFO, WARNING...).
+    log_level: str = "INFO"
+
+    # Access and audit: reads without a token, and an audit event for every artifact download.
+    anonymous_read: bool = False
+    audit_downloads: bool = False
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
 

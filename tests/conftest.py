@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from werkzeug.serving import make_server
 
 from registry import create_app
 from registry.db import upgrade
+from registry.domain import tokens
 from registry.services import Services
 from registry.settings import Settings
 from tests.s3server import S3Server, s3_from_env, start_seaweedfs
@@ -88,10 +90,16 @@ def backend_settings(
 
 @dataclass
 class LiveRegistry:
-    """A real API server on loopback and the services behind it."""
+    """A real API server on loopback and the services behind it.
+
+    `http` is a requests session carrying an admin token (`token`, named `token_name`).
+    """
 
     url: str
     services: Services
+    token_name: str
+    token: str
+    http: requests.Session
 
     @property
     def settings(self) -> Settings:
@@ -108,12 +116,38 @@ class LiveRegistry:
             if examples is not None:
                 stream = files_open.enter_context(Path(examples).open("rb"))
                 files["example_inputs"] = ("examples.npz", stream)
-            return requests.post(self.api(f"/models/{model}/versions"), files=files, data=fields)
+            return self.http.post(self.api(f"/models/{model}/versions"), files=files, data=fields)
 
     def version(self, model: str, ref: str | int) -> dict:
-        response = requests.get(self.api(f"/models/{model}/versions/{ref}"))
+        response = self.http.get(self.api(f"/models/{model}/versions/{ref}"))
         response.raise_for_status()
         return response.json()
+
+    def audit_events(self, **filters) -> list[dict]:
+        """Every audit event matching the filters, following the cursor across pages."""
+        found, params = [], {"limit": 1000, **filters}
+        while True:
+            page = self.http.get(self.api("/audit"), params=params)
+            page.raise_for_status()
+            found += page.json()["events"]
+            if not page.json()["next_cursor"]:
+                return found
+            params["cursor"] = page.json()["next_cursor"]
+
+    def issue_token(self, name: str, scope: str, expires_at: datetime | None = None) -> str:
+        """A new token, made through the domain as `registry token create` does."""
+        with self.services.sessions.begin() as session:
+            issued = tokens.create_token(session, name, scope, "tests", expires_at=expires_at)
+        return issued.secret
+
+
+def bearer_session(token: str) -> requests.Session:
+    """A requests session sending `token`, with a pool big enough for concurrent tests."""
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=32)
+    http.mount("http://", adapter)
+    return http
 
 
 def start_live_registry(
@@ -125,11 +159,28 @@ def start_live_registry(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
+    token_name = f"admin-{uuid.uuid4().hex[:8]}"
+    with services.sessions.begin() as session:
+        admin = tokens.create_token(session, token_name, "admin", "tests").secret
+    http = bearer_session(admin)
+
     def stop() -> None:
         server.shutdown()
+        http.close()
         services.close()
 
-    return LiveRegistry(f"http://127.0.0.1:{server.server_port}", services), stop
+    url = f"http://127.0.0.1:{server.server_port}"
+    return LiveRegistry(url, services, token_name, admin, http), stop
+
+
+@contextmanager
+def sibling_registry(registry: LiveRegistry, **changes) -> Iterator[LiveRegistry]:
+    """Another API server on the same database and storage, with some settings changed."""
+    live, stop = start_live_registry(registry.settings.with_changes(**changes))
+    try:
+        yield live
+    finally:
+        stop()
 
 
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])

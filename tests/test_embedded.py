@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 
 import pytest
@@ -18,6 +21,7 @@ from sqlalchemy import create_engine
 from registry import create_app
 from registry.db import SchemaOutOfDate
 from registry.settings import Settings
+from tests.conftest import bearer_session
 
 
 def free_port() -> int:
@@ -37,6 +41,21 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> N
             pass
         time.sleep(0.2)
     raise AssertionError("registry up did not answer")
+
+
+def line_containing(process: subprocess.Popen, text: str, timeout: float = 30) -> str:
+    """The first line of the process's output containing `text` (read in a thread, so a
+    missing line fails the test instead of hanging it)."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout:
+            if text in line:
+                found.put(line)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    return found.get(timeout=timeout)
 
 
 @pytest.fixture
@@ -71,26 +90,27 @@ def registry_up(tmp_path):
 
 def test_registry_up_converts_an_upload_to_ready_and_stops_cleanly(registry_up, samples, tmp_path):
     url, process, data_dir = registry_up
+    http = bearer_session((data_dir / "admin.token").read_text().strip())
     sample = samples["checkpoint"]
     archive = tmp_path / "ckpt.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(sample.path, arcname="ckpt")
 
     with archive.open("rb") as stream:
-        response = requests.post(
+        response = http.post(
             f"{url}/api/v1/models/digits/versions",
             files={"file": ("ckpt.tar.gz", stream)},
             data={"output_nodes": ",".join(sample.options["output_nodes"])},
         )
     assert response.status_code == 202, response.text
     deadline = time.monotonic() + 180
-    while (version := requests.get(f"{url}/api/v1/models/digits/versions/latest").json())[
+    while (version := http.get(f"{url}/api/v1/models/digits/versions/latest").json())[
         "status"
     ] not in ("ready", "failed") and time.monotonic() < deadline:
         time.sleep(0.5)
 
     assert version["status"] == "ready", version["status_detail"]
-    tflite = requests.get(f"{url}/api/v1/models/digits/versions/1/artifacts/tflite")
+    tflite = http.get(f"{url}/api/v1/models/digits/versions/1/artifacts/tflite")
     listed = next(a for a in version["artifacts"] if a["kind"] == "tflite")
     assert hashlib.sha256(tflite.content).hexdigest() == listed["sha256"]
     assert (data_dir / "registry.sqlite").exists()
@@ -101,6 +121,19 @@ def test_registry_up_converts_an_upload_to_ready_and_stops_cleanly(registry_up, 
         ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
     ).stdout.split()
     assert leftovers == []
+
+
+def test_registry_up_prints_the_admin_token_once_and_stores_it_for_the_cli_mode_0600(registry_up):
+    url, process, data_dir = registry_up
+    stored = data_dir / "admin.token"
+
+    printed = line_containing(process, "admin token").split()[-1]
+
+    assert stored.read_text().strip() == printed
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    models = f"{url}/api/v1/models"
+    assert requests.get(models).status_code == 401
+    assert requests.get(models, headers={"Authorization": f"Bearer {printed}"}).status_code == 200
 
 
 def test_second_registry_up_on_the_same_data_dir_says_it_is_in_use(registry_up):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, signals
+from kombu import Connection
 from kombu.transport import sqlalchemy as sqla_transport
 
+from registry.logs import configure_logging
 from registry.settings import Settings
+
+BROKER_CHECK_TIMEOUT_SECONDS = 1.0
 
 
 def make_celery(settings: Settings) -> Celery:
-    broker = settings.effective_broker_url
-    if broker.startswith("sqla+sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        # The server-less broker polls once a second by default; its transport options go to
-        # create_engine, so the interval can only be set on the channel class.
-        sqla_transport.Channel.polling_interval = 0.05
+    broker = _prepared_broker_url(settings)
     app = Celery("registry", broker=broker, include=["workers.tasks"])
     app.conf.update(
         task_acks_late=True,
@@ -32,6 +31,34 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
     )
     return app
+
+
+def _prepared_broker_url(settings: Settings) -> str:
+    broker = settings.effective_broker_url
+    if broker.startswith("sqla+sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The server-less broker polls once a second by default; its transport options go to
+        # create_engine, so the interval can only be set on the channel class.
+        sqla_transport.Channel.polling_interval = 0.05
+    return broker
+
+
+def check_broker(settings: Settings, timeout: float = BROKER_CHECK_TIMEOUT_SECONDS) -> None:
+    """Connect to the broker once, giving up after `timeout`; raises the connection's error.
+
+    One attempt, no retries: readiness is asked again every few seconds anyway, and a probe
+    that waits on retries makes the prober time out instead of hearing which part is down.
+    """
+    url = _prepared_broker_url(settings)
+    with Connection(url, connect_timeout=timeout) as connection:
+        connection.ensure_connection(max_retries=0, timeout=timeout)
+
+
+@signals.setup_logging.connect
+def _log_json(loglevel=None, **_kwargs) -> None:
+    # Answering this signal keeps Celery from installing its own text handlers: the worker's
+    # and its tasks' records go out as the registry's JSON lines.
+    configure_logging(Settings.from_env().log_level)
 
 
 app = make_celery(Settings.from_env())

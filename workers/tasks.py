@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import asdict
 from functools import cache
 
 from celery import signals
@@ -11,6 +13,8 @@ from celery import signals
 from registry.convert import Converter
 from registry.domain import jobs
 from registry.domain.conversion import JobRunner
+from registry.domain.job_statistics import job_summary
+from registry.logs import request_id_bound
 from registry.services import Services
 from registry.settings import Settings
 from workers.celery_app import app
@@ -35,12 +39,35 @@ def runner() -> JobRunner:
 
 
 @app.task(name="workers.tasks.run_conversion", bind=True)
-def run_conversion(self, job_id: int) -> str:
-    outcome = runner().run(job_id, task_id=self.request.id or "")
-    log.info("job %s: %s", job_id, outcome)
-    if outcome == "requeued":
-        services().dispatch([job_id])
+def run_conversion(self, job_id: int, request_id: str = "") -> str:
+    # Bound for the whole task: its log lines, and a retry it dispatches, keep the id of the
+    # request that queued the job (the sweep resends lost jobs without one).
+    with request_id_bound(request_id):
+        started = time.monotonic()
+        outcome = runner().run(job_id, task_id=self.request.id or "")
+        log_job(job_id, outcome, time.monotonic() - started, request_id)
+        if outcome == "requeued":
+            services().dispatch([job_id])
     return outcome
+
+
+def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
+    """One JSON line per job run: which version and target, how it ended, how long it took."""
+    with services().sessions() as session:
+        summary = job_summary(session, job_id)
+    fields = asdict(summary) if summary else {}
+    log.info(
+        "job %s %s",
+        job_id,
+        outcome,
+        extra={
+            "job_id": job_id,
+            **fields,
+            "outcome": outcome,
+            "duration_ms": round(seconds * 1000, 1),
+            "request_id": request_id or None,
+        },
+    )
 
 
 def sweep_once(svc: Services) -> list[int]:

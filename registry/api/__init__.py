@@ -12,10 +12,20 @@ def services() -> Services:
 
 
 def register(app: Flask) -> None:
-    from registry.api import health, models, versions
+    from registry.api import audit, auth, health, lineage, models, serving, tokens, versions
+    from registry.api.metrics import install_metrics
+    from registry.api.observation import observe_requests
     from registry.api.problems import register_problem_handlers
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(models.blueprint)
     app.register_blueprint(versions.blueprint)
+    app.register_blueprint(serving.blueprint)
+    app.register_blueprint(lineage.blueprint)
+    app.register_blueprint(audit.blueprint)
+    app.register_blueprint(tokens.blueprint)
     register_problem_handlers(app)
+    install_metrics(app)
+    observe_requests(app)
+    # Last, so the request is already observed (id, metrics) when a token is refused.
+    auth.install(app)

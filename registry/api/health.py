@@ -8,6 +8,7 @@ from sqlalchemy import text
 from registry.api import services
 from registry.api.problems import problem
 from registry.storage import StorageError
+from workers.celery_app import check_broker
 
 blueprint = Blueprint("health", __name__)
 
@@ -19,7 +20,7 @@ def healthz():
 
 @blueprint.get("/readyz")
 def readyz():
-    """Ready when the database and the artifact storage both answer."""
+    """Ready when the database, the artifact storage and the job broker all answer."""
     svc = services()
     failures = []
     try:
@@ -31,6 +32,10 @@ def readyz():
         svc.storage.check()
     except StorageError as error:
         failures.append(f"storage: {error}")
+    try:
+        check_broker(svc.settings)
+    except Exception as error:  # kombu raises per transport; any failure means not ready
+        failures.append(f"broker: {error}")
     if failures:
         return problem(503, "Not ready", "; ".join(failures), retry_after=5)
-    return jsonify(status="ready", database="ok", storage="ok")
+    return jsonify(status="ready", database="ok", storage="ok", broker="ok")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from registry.api import services
+from registry.api.auth import actor, requires
 from registry.api.shapes import alias_shape, model_shape
-from registry.domain import catalog
+from registry.domain import aliases, catalog
 from registry.domain.errors import InvalidRequest
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
@@ -17,11 +18,6 @@ def json_body() -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("send a JSON object with Content-Type: application/json")
     return body
-
-
-def actor() -> str:
-    """Who is writing; tokens (and so named actors) arrive with the access-control work."""
-    return "anonymous"
 
 
 @blueprint.post("/models")
@@ -62,17 +58,21 @@ def get_model(name: str):
 
 
 @blueprint.put("/models/<name>/aliases/<alias>")
+@requires("admin")
 def set_alias(name: str, alias: str):
-    version = json_body().get("version")
+    body = json_body()
+    version, force = body.get("version"), body.get("force", False)
     if not isinstance(version, int) or isinstance(version, bool):
         raise InvalidRequest('send {"version": N} with the version number the alias points at')
-    with services().sessions.begin() as session:
-        model = catalog.get_model(session, name)
-        return jsonify(alias_shape(catalog.set_alias(session, model, alias, version, actor())))
+    if not isinstance(force, bool):
+        raise InvalidRequest('"force" must be true or false')
+    moved = aliases.set_alias(services().sessions, name, alias, version, actor(), force=force)
+    return jsonify(alias_shape(moved))
 
 
 @blueprint.delete("/models/<name>/aliases/<alias>")
+@requires("admin")
 def remove_alias(name: str, alias: str):
     with services().sessions.begin() as session:
-        catalog.remove_alias(session, catalog.get_model(session, name), alias)
+        aliases.remove_alias(session, name, alias, actor())
     return "", 204

@@ -16,9 +16,18 @@ log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://tf-registry.dev/problems/"
 
 
-def problem(status: int, title: str, detail: str, *, retry_after: int | None = None) -> Response:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    retry_after: int | None = None,
+    extra: dict | None = None,
+    headers: dict | None = None,
+) -> Response:
     slug = title.lower().replace(" ", "-")
     body = {
+        **(extra or {}),
         "type": PROBLEM_TYPE_BASE + slug,
         "title": title,
         "status": status,
@@ -26,6 +35,7 @@ def problem(status: int, title: str, detail: str, *, retry_after: int | None = N
         "instance": request.path,
     }
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
@@ -35,7 +45,14 @@ def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(RegistryError)
     def domain_error(error: RegistryError) -> Response:
         retry = getattr(error, "retry_after_seconds", None)
-        return problem(error.status, error.title, str(error), retry_after=retry)
+        return problem(
+            error.status,
+            error.title,
+            str(error),
+            retry_after=retry,
+            extra=error.extra,
+            headers=error.headers,
+        )
 
     @app.errorhandler(StorageError)
     def storage_down(error: StorageError) -> Response:

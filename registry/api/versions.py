@@ -8,12 +8,17 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import select
 
 from registry.api import services
-from registry.api.models import actor
+from registry.api.auth import actor
 from registry.api.multipart import FormBody, read_form
 from registry.api.shapes import version_shape
 from registry.db.models import ConversionJob, ModelVersion
 from registry.domain import catalog, jobs, uploads
-from registry.domain.artifacts import MEDIA_TYPES, find_artifact, verified_stream
+from registry.domain.artifacts import (
+    MEDIA_TYPES,
+    find_artifact,
+    record_download,
+    verified_stream,
+)
 from registry.domain.errors import InvalidRequest, UploadTooLarge
 from registry.domain.uploads import LimitedBlobWriter, UploadOptions
 
@@ -142,9 +147,11 @@ def rerun_conversions(name: str, ref: str):
 @blueprint.get("/versions/<ref>/artifacts/<kind>")
 def download_artifact(name: str, ref: str, kind: str):
     svc = services()
-    with svc.sessions() as session:
+    with svc.sessions.begin() as session:
         version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
         artifact = find_artifact(version, kind)
+        if svc.settings.audit_downloads:
+            record_download(session, version, artifact, actor(), request.headers.get("Range"))
         session.expunge(artifact)
         download_name = f"{name}-v{version.number}-{artifact.filename or kind}"
     etag = f'"{artifact.sha256}"'

@@ -1,6 +1,6 @@
 """The `registry` command line."""
 
-from registry.cli import server  # noqa: F401  (registers its commands)
+from registry.cli import audit, lineage, models, server, tokens  # noqa: F401  (register commands)
 from registry.cli.main import main
 
 __all__ = ["main"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from registry.cli.main import main
+from registry.logs import configure_logging
 from registry.settings import Settings
 
 
@@ -23,9 +24,10 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to the configured database."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)  # before the imports: alembic logs as it loads
     from registry.db import upgrade
 
-    settings = Settings.from_env()
     upgrade(settings.effective_database_url)
     click.echo("database schema is up to date")
 
@@ -39,13 +41,21 @@ def serve(host: str, port: int) -> None:
 
     from registry import create_app
 
-    run_simple(host, port, create_app(), threaded=True)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    # Werkzeug's own "Running on" line is silenced with its per-request lines (registry/logs.py).
+    click.echo(f"registry API at http://{host}:{port}")
+    run_simple(host, port, app, threaded=True)
 
 
 @main.command()
 @click.option("--concurrency", default=1, show_default=True, help="Conversions run at once.")
 def worker(concurrency: int) -> None:
     """Run a conversion worker against the configured broker."""
+    # Also set by Celery's setup_logging signal; configured here first so that nothing logged
+    # while the worker loads comes out in another format.
+    configure_logging(Settings.from_env().log_level)
     from workers.celery_app import app
 
     app.worker_main(
@@ -75,13 +85,17 @@ def up(host: str, port: int, data_dir: Path | None) -> None:
     from werkzeug.serving import make_server
 
     from registry import create_app
-    from registry.db import upgrade
+    from registry.cli.tokens import issue_first_admin_token
 
     overrides = {"data_dir": data_dir} if data_dir else {}
     settings = Settings.from_env(**overrides)
+    configure_logging(settings.log_level)  # before alembic loads: it logs as it does
+    from registry.db import upgrade
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_data_dir(settings.data_dir)
     upgrade(settings.effective_database_url)
+    issue_first_admin_token(settings)
 
     env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir)}
     worker_process = subprocess.Popen([sys.executable, "-m", "registry.cli", "worker"], env=env)

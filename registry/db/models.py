@@ -1,4 +1,4 @@
-"""The registry's tables: models, their immutable versions, artifacts, aliases and jobs."""
+"""The registry's tables: models, versions, artifacts, aliases, jobs, tokens and the audit log."""
 
 from __future__ import annotations
 
@@ -144,3 +144,49 @@ class ConversionJob(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
 
     version: Mapped[ModelVersion] = relationship(back_populates="jobs")
+
+
+class ApiToken(Base):
+    """An access token: only its sha256 is stored; its name is the actor of what it does."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique forever (revoked tokens keep theirs): an actor in the audit log names one token.
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the secret, so a person can tell their tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class AuditEvent(Base):
+    """One state change, chained to the previous event by hash; rows are never changed."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(512))
+    # The model the event concerns (None for token events), for filtering; part of the hash.
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The single row naming the chain's last event: appends lock it, so they form one chain."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

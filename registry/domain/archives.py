@@ -3,7 +3,8 @@
 `extract_archive` is what the conversion worker uses to unpack a checked upload; it applies
 every check of `archive_io` again (never trust that the API did) and writes only regular
 files and directories, inside `dest`, never following or creating links. `pack_directory`
-writes a byte-for-byte reproducible `.tar.gz` of a directory, streaming.
+writes a byte-for-byte reproducible `.tar.gz` of a directory, streaming, with the writer
+(`deterministic_tar_gz`, `tar_entry`) that other packers share.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import gzip
 import os
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +22,7 @@ from registry.domain.archive_io import CHUNK, show
 from registry.domain.archive_scan import archive_entries
 from registry.domain.format_errors import ArchiveLimits, InvalidArchive
 
-__all__ = ["extract_archive", "pack_directory"]
+__all__ = ["deterministic_tar_gz", "extract_archive", "pack_directory", "tar_entry"]
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -95,44 +96,98 @@ def extract_archive(
         raise
 
 
-def _tar_info(name: str, st: os.stat_result | None) -> tarfile.TarInfo:
+def tar_entry(name: str, size: int | None) -> tarfile.TarInfo:
+    """The normalised header of a packed entry: a directory when `size` is None, else a file.
+
+    mtime 0, uid/gid 0, no owner names, mode 0755 for directories and 0644 for files.
+    """
     info = tarfile.TarInfo(name)
     info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-    if st is None:
+    if size is None:
         info.type, info.mode, info.size = tarfile.DIRTYPE, 0o755, 0
     else:
-        info.type, info.mode, info.size = tarfile.REGTYPE, 0o644, st.st_size
+        info.type, info.mode, info.size = tarfile.REGTYPE, 0o644, size
     return info
 
 
-def _add_tree(tar: tarfile.TarFile, directory: Path, prefix: str) -> None:
+class _Severable:
+    """Passes writes on to `out` until severed, then drops them."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out, self.severed = out, False
+
+    def write(self, data) -> int:
+        return len(data) if self.severed else self._out.write(data)
+
+    def flush(self) -> None:
+        if not self.severed and hasattr(self._out, "flush"):
+            self._out.flush()
+
+
+@contextlib.contextmanager
+def deterministic_tar_gz(out: BinaryIO) -> Iterator[tarfile.TarFile]:
+    """A stream-mode pax tar writer onto a gzip stream (mtime 0, no file name) over `out`.
+
+    With `tar_entry` headers, the same entries in the same order always give the same bytes.
+    `out` is only written to, never seeked, and left open. If the body of the `with` fails,
+    the stream is left unfinished (no end-of-archive blocks, no gzip trailer), so a reader
+    sees a truncated archive rather than a shorter one that looks whole.
+    """
+    sink = _Severable(out)
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=6) as gz,
+        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar,
+    ):
+        try:
+            yield tar
+        except BaseException:
+            sink.severed = True
+            raise
+
+
+class _CountingReader:
+    """A file read through, telling `count` how many bytes each read returned."""
+
+    def __init__(self, raw: BinaryIO, count: Callable[[int], None]) -> None:
+        self._raw, self._count = raw, count
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._count(len(data))
+        return data
+
+
+def _add_tree(
+    tar: tarfile.TarFile, directory: Path, prefix: str, count: Callable[[int], None] | None
+) -> None:
     for child in sorted(os.scandir(directory), key=lambda e: e.name):
         name = f"{prefix}{child.name}"
         st = os.lstat(child.path)
         if stat.S_ISDIR(st.st_mode):
-            tar.addfile(_tar_info(name, None))
-            _add_tree(tar, Path(child.path), name + "/")
+            tar.addfile(tar_entry(name, None))
+            _add_tree(tar, Path(child.path), name + "/", count)
         elif stat.S_ISREG(st.st_mode):
             with open(child.path, "rb") as f:
-                tar.addfile(_tar_info(name, st), f)
+                tar.addfile(tar_entry(name, st.st_size), _CountingReader(f, count) if count else f)
         else:
             raise ValueError(f"cannot pack {child.path}: only files and directories are packed")
 
 
-def pack_directory(src: Path, out: BinaryIO) -> None:
+def pack_directory(
+    src: Path, out: BinaryIO, *, on_bytes_read: Callable[[int], None] | None = None
+) -> None:
     """Write a deterministic `.tar.gz` of the contents of `src` to `out`, streaming.
 
     Entries are relative to `src` (no leading `./`), depth-first in sorted name order, with
     mtime 0, uid/gid 0, empty owner names, mode 0644 for files and 0755 for directories, in
     pax format; the gzip header has mtime 0 and no file name. The same tree therefore always
     gives the same bytes, whatever its timestamps or owner. Symlinks and special files are
-    refused (ValueError). `out` is left open.
+    refused (ValueError). `out` is left open. `on_bytes_read(n)` is told of every read of
+    the files' contents (for progress: the files' total size is known up front, the packed
+    size is not).
     """
     src = Path(src)
     if not src.is_dir():
         raise ValueError(f"not a directory: {src}")
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz,
-        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar,
-    ):
-        _add_tree(tar, src, "")
+    with deterministic_tar_gz(out) as tar:
+        _add_tree(tar, src, "", on_bytes_read)

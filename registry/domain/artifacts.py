@@ -7,7 +7,10 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from registry.db.models import Artifact, ModelVersion
+from registry.domain import audit
 from registry.domain.errors import ArtifactNotFound, CorruptArtifact
 from registry.storage import Storage
 
@@ -28,6 +31,24 @@ def find_artifact(version: ModelVersion, kind: str) -> Artifact:
     raise ArtifactNotFound(
         f"version {version.number} of {version.model.name!r} has no {kind!r} artifact "
         f"(it has: {kinds}; status {version.status})"
+    )
+
+
+def record_download(
+    session: Session,
+    version: ModelVersion,
+    artifact: Artifact,
+    actor: str,
+    byte_range: str | None = None,
+) -> None:
+    """An audit event for bytes handed out (REGISTRY_AUDIT_DOWNLOADS)."""
+    audit.record(
+        session,
+        actor,
+        "artifact.downloaded",
+        f"{audit.version_subject(version.model.name, version.number)}/artifact/{artifact.kind}",
+        model=version.model.name,
+        details={"kind": artifact.kind, "sha256": artifact.sha256, "range": byte_range},
     )
 
 

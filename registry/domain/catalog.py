@@ -1,9 +1,7 @@
-"""Models, versions and aliases: creating, finding and listing them."""
+"""Models and versions: naming, creating, finding and listing them."""
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from typing import Any
 
@@ -11,11 +9,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.db.models import Alias, Model, ModelVersion, utcnow
+from registry.db.models import Alias, Model, ModelVersion
+from registry.domain import audit
+from registry.domain.cursors import decode_cursor, encode_cursor
 from registry.domain.errors import InvalidRequest, ModelNotFound, VersionNotFound
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
+UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 PAGE_SIZE = 50
 
 
@@ -25,7 +26,7 @@ class ModelExists(InvalidRequest):
 
 
 def validate_name(what: str, name: str) -> str:
-    """Model and alias names are a safe character set: they end up in URLs and logs."""
+    """Model, alias and token names are a safe character set: they end up in URLs and logs."""
     if not NAME_PATTERN.match(name or ""):
         raise InvalidRequest(f"invalid {what} name {name!r}: use {NAME_RULE}")
     if what == "alias" and (name.isdigit() or name == "latest"):
@@ -33,6 +34,15 @@ def validate_name(what: str, name: str) -> str:
             f"invalid {what} name {name!r}: numbers and 'latest' already name versions"
         )
     return name
+
+
+def safe_filename(filename: str) -> str:
+    """An uploaded file's name reduced to a harmless base name (it is offered back to clients
+    in Content-Disposition, where a `../` or a quote would become their problem)."""
+    if not filename:
+        return ""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return UNSAFE_FILENAME_CHARACTERS.sub("_", base).lstrip(".")[-255:] or "upload"
 
 
 def create_model(
@@ -49,7 +59,19 @@ def create_model(
     model = Model(name=name, description=description, tags=tags or {}, created_by=actor)
     session.add(model)
     session.flush()
+    _record_created(session, model)
     return model
+
+
+def _record_created(session: Session, model: Model) -> None:
+    audit.record(
+        session,
+        model.created_by,
+        "model.created",
+        audit.model_subject(model.name),
+        model=model.name,
+        details={"description": model.description, "tags": model.tags},
+    )
 
 
 def get_or_create_model(session: Session, name: str, actor: str) -> Model:
@@ -63,7 +85,8 @@ def get_or_create_model(session: Session, name: str, actor: str) -> Model:
             model = Model(name=name, created_by=actor)
             session.add(model)
     except IntegrityError:
-        model = session.scalar(select(Model).where(Model.name == name))
+        return session.scalar(select(Model).where(Model.name == name))
+    _record_created(session, model)  # after the savepoint: recorded only if it was ours
     return model
 
 
@@ -82,7 +105,7 @@ def list_models(
     if query:
         statement = statement.where(Model.name.contains(query, autoescape=True))
     if cursor:
-        statement = statement.where(Model.name > _decode_cursor(cursor))
+        statement = statement.where(Model.name > decode_cursor(cursor))
     tag_key, _, tag_value = tag.partition(":")
     models: list[Model] = []
     # Tags are JSON; filtering them in Python keeps one query for SQLite and PostgreSQL.
@@ -93,19 +116,8 @@ def list_models(
         if len(models) > PAGE_SIZE:
             break
     if len(models) > PAGE_SIZE:
-        return models[:PAGE_SIZE], _encode_cursor(models[PAGE_SIZE - 1].name)
+        return models[:PAGE_SIZE], encode_cursor(models[PAGE_SIZE - 1].name)
     return models, None
-
-
-def _encode_cursor(after: str | int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(after).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as error:
-        raise InvalidRequest(f"invalid cursor {cursor!r}: pass back the one a page gave") from error
 
 
 def allocate_version_number(session: Session, model: Model) -> int:
@@ -142,32 +154,8 @@ def list_versions(
 ) -> tuple[list[ModelVersion], str | None]:
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     if cursor:
-        statement = statement.where(ModelVersion.number > int(_decode_cursor(cursor)))
+        statement = statement.where(ModelVersion.number > int(decode_cursor(cursor)))
     versions = list(session.scalars(statement.order_by(ModelVersion.number).limit(PAGE_SIZE + 1)))
     if len(versions) > PAGE_SIZE:
-        return versions[:PAGE_SIZE], _encode_cursor(versions[PAGE_SIZE - 1].number)
+        return versions[:PAGE_SIZE], encode_cursor(versions[PAGE_SIZE - 1].number)
     return versions, None
-
-
-def set_alias(
-    session: Session, model: Model, alias_name: str, version_number: int, actor: str
-) -> Alias:
-    validate_name("alias", alias_name)
-    version = resolve_version(session, model, str(version_number))
-    alias = session.get(Alias, (model.id, alias_name))
-    if alias is None:
-        alias = Alias(model_id=model.id, name=alias_name, version_id=version.id)
-        session.add(alias)
-    alias.version = version
-    alias.updated_at = utcnow()
-    alias.updated_by = actor
-    session.flush()
-    return alias
-
-
-def remove_alias(session: Session, model: Model, alias_name: str) -> None:
-    alias = session.get(Alias, (model.id, alias_name))
-    if alias is None:
-        raise VersionNotFound(f"model {model.name!r} has no alias {alias_name!r}")
-    session.delete(alias)
-    session.flush()

@@ -78,7 +78,7 @@ class JobRunner:
     def run(self, job_id: int, task_id: str = "") -> str:
         """Run one job; returns `skipped`, `succeeded`, `failed` or `requeued`."""
         lease = self.settings.job_lease_seconds
-        if not jobs.claim(self.sessions, job_id, self.worker_name, lease):
+        if not jobs.claim(self.sessions, job_id, self.worker_name, lease, task_id):
             return "skipped"
         try:
             with jobs.lease_kept(self.sessions, job_id, lease):
@@ -121,6 +121,7 @@ class JobRunner:
             "converter_versions": versions,
             "task_id": task_id,
             "worker": self.worker_name,
+            "worker_host": socket.gethostname(),
         }
         if target != "describe" and (reused := self._reuse(job_id, key, source)) is not None:
             return {**outcome, **reused}
@@ -239,8 +240,16 @@ class JobRunner:
             )
             if job.version.signature is None:
                 job.version.signature = earlier.version.signature
-            earlier_job = session.get(ConversionJob, earlier.job_id)
-            return {"reused_from_job": earlier.job_id, "steps": earlier_job.outcome.get("steps")}
+            # The bytes are the earlier job's: so are the steps, options and versions behind them.
+            earlier_outcome = session.get(ConversionJob, earlier.job_id).outcome
+            return {
+                "reused_from_job": earlier.job_id,
+                **{
+                    key: earlier_outcome[key]
+                    for key in ("steps", "options_used", "converter_versions")
+                    if key in earlier_outcome
+                },
+            }
 
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
@@ -266,6 +275,19 @@ def _record_artifact(
     artifact.created_by = job.created_by
     artifact.parity = parity
     artifact.parity_passed = parity.get("passed") if parity.get("checked") else None
+    jobs.record_job_event(
+        session,
+        job,
+        "artifact.recorded",
+        {
+            "kind": job.target_kind,
+            "sha256": artifact.sha256,
+            "size": artifact.size,
+            "derived_from_sha256": session.get(Artifact, source_id).sha256,
+            "parity_passed": artifact.parity_passed,
+            "parity": parity,
+        },
+    )
 
 
 def _source_artifact(version: ModelVersion) -> Artifact:

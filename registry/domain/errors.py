@@ -8,6 +8,9 @@ class RegistryError(Exception):
 
     status = 400
     title = "Bad request"
+    # Extra problem+json members (structured figures a client can act on) and HTTP headers.
+    extra: dict = {}
+    headers: dict = {}
 
 
 class NotFound(RegistryError):
@@ -55,3 +58,18 @@ class CorruptArtifact(RegistryError):
 
     status = 500
     title = "Stored artifact is corrupt"
+
+
+class Unauthorized(RegistryError):
+    """No token, or one the registry does not accept (unknown, revoked, expired)."""
+
+    status = 401
+    title = "Unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="registry"'}
+
+
+class Forbidden(RegistryError):
+    """A valid token whose scope does not cover what was asked."""
+
+    status = 403
+    title = "Forbidden"

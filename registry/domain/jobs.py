@@ -11,6 +11,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db.models import ConversionJob, ModelVersion, utcnow
+from registry.domain import audit
 
 
 def queue_job(
@@ -27,7 +28,22 @@ def queue_job(
         created_by=actor,
     )
     session.add(job)
+    session.flush()
+    record_job_event(session, job, "job.queued", {"options": job.options})
     return job
+
+
+def record_job_event(session: Session, job: ConversionJob, action: str, details: dict) -> None:
+    """A job's event; its actor is whoever caused the job (the uploader, or who re-ran it)."""
+    version = job.version
+    audit.record(
+        session,
+        job.created_by,
+        action,
+        audit.job_subject(version.model.name, version.number, job.id),
+        model=version.model.name,
+        details={"job_id": job.id, "target": job.target_kind, **details},
+    )
 
 
 def mark_dispatched(sessions: sessionmaker[Session], job_ids: list[int]) -> None:
@@ -39,7 +55,13 @@ def mark_dispatched(sessions: sessionmaker[Session], job_ids: list[int]) -> None
         )
 
 
-def claim(sessions: sessionmaker[Session], job_id: int, worker: str, lease_seconds: int) -> bool:
+def claim(
+    sessions: sessionmaker[Session],
+    job_id: int,
+    worker: str,
+    lease_seconds: int,
+    task_id: str = "",
+) -> bool:
     """Take a job for this worker: it must be queued, or running under an expired lease.
 
     The conditional UPDATE is the lock: of two deliveries of one job, only one claims it.
@@ -65,6 +87,8 @@ def claim(sessions: sessionmaker[Session], job_id: int, worker: str, lease_secon
         ).rowcount
         if claimed:
             job = session.get(ConversionJob, job_id)
+            details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
+            record_job_event(session, job, "job.started", details)
             refresh_version_status(session, job.version)
     return bool(claimed)
 
@@ -98,6 +122,7 @@ def finish(session: Session, job: ConversionJob, outcome: dict) -> None:
     job.outcome = outcome
     job.finished_at = utcnow()
     job.lease_expires_at = None
+    record_job_event(session, job, "job.succeeded", {"attempt": job.attempts, "outcome": outcome})
     refresh_version_status(session, job.version)
 
 
@@ -110,6 +135,8 @@ def fail(
     job.status = "queued" if requeue else "failed"
     job.finished_at = None if requeue else utcnow()
     job.lease_expires_at = None
+    details = {"attempt": job.attempts, "error": message, "requeued": requeue}
+    record_job_event(session, job, "job.failed", details)
     refresh_version_status(session, job.version)
     return requeue
 
@@ -122,11 +149,15 @@ def _final_message(job: ConversionJob, message: str, retried: bool) -> str:
 
 def requeue(session: Session, version: ModelVersion, targets: list[str], actor: str) -> list[int]:
     """Queue the given targets of a version again (a re-run asked for by a person)."""
-    job_ids = []
-    for target in targets:
-        job = queue_job(session, version, target, actor)
-        session.flush()
-        job_ids.append(job.id)
+    job_ids = [queue_job(session, version, target, actor).id for target in targets]
+    audit.record(
+        session,
+        actor,
+        "conversion.rerun",
+        audit.version_subject(version.model.name, version.number),
+        model=version.model.name,
+        details={"targets": targets, "job_ids": job_ids},
+    )
     refresh_version_status(session, version)
     return job_ids
 
@@ -165,11 +196,35 @@ def refresh_version_status(session: Session, version: ModelVersion) -> None:
         )
         version.status_detail = ""
         return
-    problems = [f"{job.target_kind} failed: {job.error}" for job in jobs if job.status == "failed"]
+    problems = version_problems(version)
+    version.status = "failed" if problems else "ready"
+    version.status_detail = "; ".join(problem["summary"] for problem in problems)
+
+
+def version_problems(version: ModelVersion) -> list[dict]:
+    """What is wrong with a version's variants: failed conversions and failed parity checks,
+    each with the figures a person deciding whether to deploy it needs."""
+    problems = [
+        {
+            "kind": job.target_kind,
+            "problem": "conversion failed",
+            "job_id": job.id,
+            "error": job.error,
+            "summary": f"{job.target_kind} failed: {job.error}",
+        }
+        for job in latest_jobs(version).values()
+        if job.status == "failed"
+    ]
     problems += [
-        f"{artifact.kind} failed parity: {artifact.parity.get('summary', '')}".rstrip(": ")
+        {
+            "kind": artifact.kind,
+            "problem": "parity failed",
+            "job_id": artifact.job_id,
+            "parity": artifact.parity,
+            "summary": f"{artifact.kind} failed parity: "
+            f"{(artifact.parity or {}).get('reason') or ''}".rstrip(": "),
+        }
         for artifact in version.artifacts
         if artifact.parity_passed is False
     ]
-    version.status = "failed" if problems else "ready"
-    version.status_detail = "; ".join(problems)
+    return problems

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db.models import Artifact, ModelVersion
-from registry.domain import catalog, jobs
+from registry.domain import audit, catalog, jobs
 from registry.domain.errors import InvalidRequest, UploadTooLarge
 from registry.domain.formats import FILE_KINDS, ArchiveLimits, detect_upload
 from registry.settings import Settings
@@ -187,6 +187,7 @@ def create_version(
     Returns the new version's id.
     """
     temporary = [blob for blob in (source, example_inputs) if blob is not None]
+    filename = catalog.safe_filename(filename)
     try:
         catalog.validate_name("model", model_name)
         limits = ArchiveLimits.from_settings(settings)
@@ -243,6 +244,23 @@ def create_version(
                     created_by=actor,
                 )
             )
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "version.uploaded",
+            audit.version_subject(model.name, version.number),
+            model=model.name,
+            details={
+                "source_kind": detected.kind,
+                "filename": filename,
+                "sha256": source.sha256,
+                "size": source.size,
+                "example_inputs_sha256": example_inputs.sha256 if example_inputs else None,
+                "options": version.options,
+                "tags": version.tags,
+            },
+        )
         # A .tflite source still gets one job: describing its signature in a worker.
         for target in targets or ["describe"]:
             jobs.queue_job(session, version, target, actor)

@@ -23,7 +23,9 @@ def artifact_url(registry, model, ref="1", kind="tflite"):
 
 
 def test_range_request_returns_206_with_exactly_those_bytes(registry, model_name, uploaded):
-    response = requests.get(artifact_url(registry, model_name), headers={"Range": "bytes=100-4195"})
+    response = registry.http.get(
+        artifact_url(registry, model_name), headers={"Range": "bytes=100-4195"}
+    )
 
     assert response.status_code == 206
     assert response.content == uploaded[100:4196]
@@ -31,14 +33,14 @@ def test_range_request_returns_206_with_exactly_those_bytes(registry, model_name
 
 
 def test_suffix_range_returns_the_last_bytes(registry, model_name, uploaded):
-    response = requests.get(artifact_url(registry, model_name), headers={"Range": "bytes=-10"})
+    response = registry.http.get(artifact_url(registry, model_name), headers={"Range": "bytes=-10"})
 
     assert response.status_code == 206
     assert response.content == uploaded[-10:]
 
 
 def test_range_past_the_end_is_416(registry, model_name, uploaded):
-    response = requests.get(
+    response = registry.http.get(
         artifact_url(registry, model_name), headers={"Range": f"bytes={len(uploaded)}-"}
     )
 
@@ -49,7 +51,9 @@ def test_range_past_the_end_is_416(registry, model_name, uploaded):
 def test_if_none_match_with_the_etag_answers_304_without_a_body(registry, model_name, uploaded):
     etag = f'"{hashlib.sha256(uploaded).hexdigest()}"'
 
-    response = requests.get(artifact_url(registry, model_name), headers={"If-None-Match": etag})
+    response = registry.http.get(
+        artifact_url(registry, model_name), headers={"If-None-Match": etag}
+    )
 
     assert response.status_code == 304
     assert response.content == b""
@@ -57,7 +61,7 @@ def test_if_none_match_with_the_etag_answers_304_without_a_body(registry, model_
 
 
 def test_if_none_match_with_another_etag_sends_the_bytes(registry, model_name, uploaded):
-    response = requests.get(
+    response = registry.http.get(
         artifact_url(registry, model_name), headers={"If-None-Match": '"something-else"'}
     )
 
@@ -75,7 +79,7 @@ def test_corrupted_stored_bytes_are_never_served_whole(registry, model_name, upl
         row.sha256 = "0" * 64  # what the database believes no longer matches the bytes
 
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(artifact_url(registry, model_name))
+        registry.http.get(artifact_url(registry, model_name))
 
 
 @pytest.mark.parametrize(
@@ -86,7 +90,7 @@ def test_corrupted_stored_bytes_are_never_served_whole(registry, model_name, upl
     ],
 )
 def test_unknown_things_are_404_problems(registry, path, status, words):
-    response = requests.get(registry.api(path))
+    response = registry.http.get(registry.api(path))
 
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/problem+json"
@@ -96,8 +100,8 @@ def test_unknown_things_are_404_problems(registry, path, status, words):
 
 
 def test_unknown_version_and_kind_name_what_exists(registry, model_name, uploaded):
-    missing_version = requests.get(registry.api(f"/models/{model_name}/versions/7"))
-    missing_kind = requests.get(artifact_url(registry, model_name, kind="savedmodel"))
+    missing_version = registry.http.get(registry.api(f"/models/{model_name}/versions/7"))
+    missing_kind = registry.http.get(artifact_url(registry, model_name, kind="savedmodel"))
 
     assert missing_version.status_code == 404
     assert "'latest'" in missing_version.json()["detail"]
@@ -109,34 +113,39 @@ def test_alias_moves_and_is_removed(registry, model_name, uploaded, tmp_path):
     registry.upload(model_name, fake_tflite(tmp_path / "v2.tflite")).raise_for_status()
     alias_url = registry.api(f"/models/{model_name}/aliases/production")
 
-    assert requests.put(alias_url, json={"version": 1}).json()["version"] == 1
-    assert requests.put(alias_url, json={"version": 2}).json()["version"] == 2
+    assert registry.http.put(alias_url, json={"version": 1}).json()["version"] == 1
+    assert registry.http.put(alias_url, json={"version": 2}).json()["version"] == 2
     assert registry.version(model_name, "production")["version"] == 2
-    assert requests.get(registry.api(f"/models/{model_name}")).json()["aliases"] == {
+    assert registry.http.get(registry.api(f"/models/{model_name}")).json()["aliases"] == {
         "production": 2
     }
-    assert requests.delete(alias_url).status_code == 204
+    assert registry.http.delete(alias_url).status_code == 204
     assert (
-        requests.get(registry.api(f"/models/{model_name}/versions/production")).status_code == 404
+        registry.http.get(registry.api(f"/models/{model_name}/versions/production")).status_code
+        == 404
     )
 
 
 def test_alias_to_a_missing_version_or_with_a_bad_body_is_refused(registry, model_name, uploaded):
     alias_url = registry.api(f"/models/{model_name}/aliases/production")
 
-    assert requests.put(alias_url, json={"version": 9}).status_code == 404
-    assert requests.put(alias_url, json={"version": "one"}).status_code == 422
-    assert requests.put(alias_url, data="not json").status_code == 422
+    assert registry.http.put(alias_url, json={"version": 9}).status_code == 404
+    assert registry.http.put(alias_url, json={"version": "one"}).status_code == 422
+    assert registry.http.put(alias_url, data="not json").status_code == 422
 
 
 def test_models_are_created_listed_and_searched(registry, model_name):
-    created = requests.post(
+    created = registry.http.post(
         registry.api("/models"),
         json={"name": model_name, "description": "digits", "tags": {"team": "vision"}},
     )
-    duplicate = requests.post(registry.api("/models"), json={"name": model_name})
-    found = requests.get(registry.api("/models"), params={"q": model_name, "tag": "team:vision"})
-    other_tag = requests.get(registry.api("/models"), params={"q": model_name, "tag": "team:nlp"})
+    duplicate = registry.http.post(registry.api("/models"), json={"name": model_name})
+    found = registry.http.get(
+        registry.api("/models"), params={"q": model_name, "tag": "team:vision"}
+    )
+    other_tag = registry.http.get(
+        registry.api("/models"), params={"q": model_name, "tag": "team:nlp"}
+    )
 
     assert created.status_code == 201
     assert duplicate.status_code == 409

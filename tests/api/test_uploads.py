@@ -7,7 +7,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from registry.db import make_engine, make_sessionmaker
@@ -49,13 +48,13 @@ def test_uploaded_bytes_download_identical_by_number_latest_and_alias(
     model_file = fake_tflite(tmp_path / "model.tflite", size=3 * 1024**2 + 17)
     expected = hashlib.sha256(model_file.read_bytes()).hexdigest()
     registry.upload(model_name, model_file).raise_for_status()
-    alias = requests.put(
+    alias = registry.http.put(
         registry.api(f"/models/{model_name}/aliases/production"), json={"version": 1}
     )
     assert alias.status_code == 200, alias.text
 
     for ref in ("1", "latest", "production"):
-        response = requests.get(
+        response = registry.http.get(
             registry.api(f"/models/{model_name}/versions/{ref}/artifacts/tflite")
         )
         assert response.status_code == 200
@@ -72,7 +71,7 @@ def test_concurrent_uploads_to_one_model_get_versions_one_to_twenty(registry, mo
 
     assert all(r.status_code == 202 for r in responses), [r.text for r in responses]
     assert sorted(r.json()["version"] for r in responses) == list(range(1, 21))
-    listed = requests.get(registry.api(f"/models/{model_name}/versions")).json()["versions"]
+    listed = registry.http.get(registry.api(f"/models/{model_name}/versions")).json()["versions"]
     assert [v["version"] for v in listed] == list(range(1, 21))
 
 
@@ -151,7 +150,7 @@ def test_upload_over_the_size_limit_gets_413_and_its_bytes_are_removed(
     )
     before = stored_keys(registry)
 
-    response = requests.post(
+    response = registry.http.post(
         registry.api(f"/models/{model_name}/versions"),
         data=chunks,
         headers={"Content-Type": "multipart/form-data; boundary=b"},
@@ -175,7 +174,7 @@ def test_unknown_format_is_refused_with_415(registry, model_name, tmp_path):
 
 
 def test_upload_without_file_field_is_a_problem_naming_the_field(registry, model_name):
-    response = requests.post(
+    response = registry.http.post(
         registry.api(f"/models/{model_name}/versions"), files={"other": ("x", b"x")}
     )
 

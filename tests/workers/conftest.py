@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from registry.settings import Settings
 from tests.conftest import LiveRegistry, backend_settings, flushed_broker, start_live_registry
@@ -48,6 +47,14 @@ class WorkerProcess:
                 self.kill()
         self._log.close()
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until Celery says the worker consumes (its log line `celery@host ready.`)."""
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, self.log_tail()
+            assert self.process.poll() is None, self.log_tail()
+            time.sleep(0.2)
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -76,7 +83,7 @@ def wait_for_job_status(registry, model, ref, status: str, timeout: float = 60) 
 
 
 def download(registry: LiveRegistry, model: str, ref, kind: str, out: Path) -> Path:
-    response = requests.get(registry.api(f"/models/{model}/versions/{ref}/artifacts/{kind}"))
+    response = registry.http.get(registry.api(f"/models/{model}/versions/{ref}/artifacts/{kind}"))
     response.raise_for_status()
     out.write_bytes(response.content)
     return out

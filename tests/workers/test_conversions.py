@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from tests.conftest import flushed_broker, start_live_registry
 from tests.convert.independent import assert_matches, run_variant
@@ -28,7 +28,13 @@ from tests.workers.conftest import (
 
 
 def tar_directory(directory: Path, out: Path) -> Path:
-    with tarfile.open(out, "w:gz") as archive:
+    # A fixed gzip timestamp: the same directory packs to the same bytes, so uploading it again
+    # reuses the stored conversions instead of running them (the lineage tests rely on it).
+    with (
+        out.open("wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as archive,
+    ):
         archive.add(directory, arcname=directory.name)
     return out
 
@@ -281,7 +287,7 @@ def test_rerun_requeues_conversions_and_keeps_one_artifact_per_kind(
     converting_registry.upload(model_name, upload_path, **upload_fields(sample))
     wait_for_version(converting_registry, model_name, 1)
 
-    response = requests.post(
+    response = converting_registry.http.post(
         converting_registry.api(f"/models/{model_name}/versions/1/conversions"),
         json={"targets": ["tflite", "tflite_fp16"]},
     )

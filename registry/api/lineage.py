@@ -1,0 +1,35 @@
+"""Lineage: a version's derivation graph, and which versions hold given bytes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from registry.api import services
+from registry.domain import catalog, lineage
+from registry.domain.errors import InvalidRequest
+
+blueprint = Blueprint("lineage", __name__, url_prefix="/api/v1")
+
+DOT_MEDIA_TYPE = "text/vnd.graphviz"
+
+
+@blueprint.get("/models/<name>/versions/<ref>/lineage")
+def version_lineage(name: str, ref: str):
+    """JSON nodes and edges, or Graphviz text with `?format=dot`."""
+    wanted = request.args.get("format", "json")
+    if wanted not in ("json", "dot"):
+        raise InvalidRequest(f"unknown format {wanted!r}: use json or dot")
+    with services().sessions() as session:
+        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+        graph = lineage.lineage_of(version)
+    if wanted == "dot":
+        return Response(lineage.to_dot(graph), mimetype=DOT_MEDIA_TYPE)
+    return jsonify(graph)
+
+
+@blueprint.get("/artifacts/<sha256>")
+def artifact_holders(sha256: str):
+    """Which model versions hold the bytes with this sha256, and where each came from."""
+    with services().sessions() as session:
+        holders = lineage.holders_of(session, sha256)
+    return jsonify(sha256=sha256.lower(), holders=holders)

@@ -1,0 +1,38 @@
+"""TF Serving exports: chosen versions' SavedModels as one tar.gz in TF Serving's layout."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from registry.api import services
+from registry.domain import serving
+from registry.domain.errors import InvalidRequest
+from registry.domain.format_errors import ArchiveLimits
+from registry.domain.pipes import written_chunks
+
+blueprint = Blueprint("serving", __name__, url_prefix="/api/v1/models/<name>")
+
+
+@blueprint.get("/serving")
+def export_serving(name: str):
+    """`?alias=production&version=3`: a tar.gz of `NAME/<version>/saved_model.pb, variables/…`."""
+    numbers = request.args.getlist("version")
+    bad = [n for n in numbers if not (n.isdigit() or n == "latest")]
+    if bad:
+        raise InvalidRequest(f"version must be a number or 'latest', not {bad[0]!r}")
+    svc = services()
+    with svc.sessions() as session:
+        export = serving.plan_export(session, name, request.args.getlist("alias") + numbers)
+    limits = ArchiveLimits.from_settings(svc.settings)
+    body = written_chunks(lambda out: serving.write_export(svc.storage, export, out, limits))
+    versions = ",".join(map(str, export.numbers))
+    return Response(
+        body,
+        mimetype="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.model}-serving.tar.gz"',
+            # Which versions the archive holds, resolved once: aliases may move afterwards.
+            "Registry-Versions": versions,
+        },
+        direct_passthrough=True,
+    )

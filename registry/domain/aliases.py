@@ -1,0 +1,113 @@
+"""Aliases (`production`, `staging`): pointing them at versions, gated by parity."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.db.models import Alias, Model, utcnow
+from registry.domain import audit, catalog
+from registry.domain.errors import Conflict, VersionNotFound
+from registry.domain.jobs import version_problems
+
+
+class AliasGated(Conflict):
+    """The version has variants that failed parity or failed to convert."""
+
+    title = "Version failed its checks"
+
+    def __init__(self, detail: str, failures: list[dict]) -> None:
+        super().__init__(detail)
+        self.extra = {"failures": failures}
+
+
+def set_alias(
+    sessions: sessionmaker[Session],
+    model_name: str,
+    alias_name: str,
+    version_number: int,
+    actor: str,
+    *,
+    force: bool = False,
+) -> Alias:
+    """Point an alias at a version. A version with failed variants is refused unless forced.
+
+    A refusal is itself audited (someone tried to promote a failing model), so it commits its
+    event before raising; a forced move records the figures it overrode.
+    """
+    catalog.validate_name("alias", alias_name)
+    with sessions.begin() as session:
+        model = locked_model(session, model_name)
+        version = catalog.resolve_version(session, model, str(version_number))
+        alias = session.get(Alias, (model.id, alias_name))
+        previous = alias.version.number if alias else None
+        failures = [_figures(problem) for problem in version_problems(version)]
+        details = {"version": version.number, "previous_version": previous}
+        subject = audit.alias_subject(model.name, alias_name)
+        if failures and not force:
+            details["failures"] = failures
+            audit.record(
+                session, actor, "alias.refused", subject, model=model.name, details=details
+            )
+            refusal = AliasGated(
+                f"version {version.number} of {model.name!r} has failed variants "
+                f'({"; ".join(f["summary"] for f in failures)}); send "force": true to move '
+                f"{alias_name!r} anyway",
+                failures,
+            )
+        else:
+            if alias is None:
+                alias = Alias(model_id=model.id, name=alias_name, version_id=version.id)
+                session.add(alias)
+            alias.version = version
+            alias.updated_at = utcnow()
+            alias.updated_by = actor
+            session.flush()
+            if failures:
+                details.update(forced=True, failures=failures)
+            action = "alias.set" if previous is None else "alias.moved"
+            audit.record(session, actor, action, subject, model=model.name, details=details)
+            _ = alias.model.name, alias.version.number  # loaded for the caller's response
+            return alias
+    raise refusal
+
+
+def locked_model(session: Session, name: str) -> Model:
+    """The model, its row locked until the transaction ends: concurrent alias changes of one
+    model take turns, so each sees the alias as the previous one left it."""
+    model = catalog.get_model(session, name)
+    session.execute(select(Model.id).where(Model.id == model.id).with_for_update())
+    return model
+
+
+def remove_alias(session: Session, model_name: str, alias_name: str, actor: str) -> None:
+    model = locked_model(session, model_name)
+    alias = session.get(Alias, (model.id, alias_name))
+    if alias is None:
+        raise VersionNotFound(f"model {model.name!r} has no alias {alias_name!r}")
+    audit.record(
+        session,
+        actor,
+        "alias.removed",
+        audit.alias_subject(model.name, alias_name),
+        model=model.name,
+        details={"version": alias.version.number},
+    )
+    session.delete(alias)
+    session.flush()
+
+
+def _figures(problem: dict) -> dict:
+    """A failure as the refusal and the audit event show it: the kind, what failed, and the
+    parity figures per output (or the conversion error)."""
+    figures = {key: problem[key] for key in ("kind", "problem", "job_id", "summary")}
+    if "error" in problem:
+        figures["error"] = problem["error"]
+    parity = problem.get("parity") or {}
+    if parity:
+        figures["parity"] = {
+            "reason": parity.get("reason"),
+            "inputs": parity.get("inputs"),
+            "outputs": parity.get("outputs", {}),
+        }
+    return figures
