@@ -33,9 +33,11 @@ class FormBody:
 
 
 def read_form(
-    stream: BinaryIO, content_type: str, open_sink: Callable[[str, str], FileSink]
+    stream: BinaryIO,
+    content_type: str,
+    open_sink: Callable[[str, str, dict[str, str]], FileSink],
 ) -> FormBody:
-    """Decode the body; `open_sink(field, filename)` receives each file part's bytes.
+    """Decode the body; `open_sink(field, filename, fields so far)` gets each file's bytes.
 
     Nothing is buffered beyond one read and the decoder's boundary look-behind, so memory stays
     flat however large the file is. On any error every opened sink is aborted.
@@ -69,7 +71,7 @@ def _decode(stream, decoder: MultipartDecoder, body: FormBody, open_sink) -> Non
             if isinstance(event, File):
                 if event.name in body.files:
                     raise InvalidRequest(f"form field {event.name!r} appears twice")
-                current_sink = open_sink(event.name, event.filename or "")
+                current_sink = open_sink(event.name, event.filename or "", body.fields)
                 body.files[event.name] = (event.filename or "", current_sink)
             elif isinstance(event, Field):
                 current_sink, field_name = None, event.name

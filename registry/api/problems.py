@@ -10,7 +10,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from registry.domain.errors import RegistryError, ServiceUnavailable
-from registry.storage import StorageError
+from registry.storage import DigestMismatch, StorageError
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://tf-registry.dev/problems/"
@@ -53,6 +53,10 @@ def register_problem_handlers(app: Flask) -> None:
             extra=error.extra,
             headers=error.headers,
         )
+
+    @app.errorhandler(DigestMismatch)
+    def digest_mismatch(error: DigestMismatch) -> Response:
+        return problem(422, "Digest mismatch", f"{error}; nothing was stored, send it again")
 
     @app.errorhandler(StorageError)
     def storage_down(error: StorageError) -> Response:

@@ -40,23 +40,23 @@ def upload_version(name: str):
         )
     catalog.validate_name("model", name)
 
-    def open_sink(field: str, filename: str) -> LimitedBlobWriter:
+    def open_sink(field: str, filename: str, fields: dict[str, str]) -> LimitedBlobWriter:
         if field not in FILE_FIELDS:
             raise InvalidRequest(
                 f"unexpected file field {field!r}: send `file` (and optionally `example_inputs`)"
             )
-        return LimitedBlobWriter(
-            svc.storage, limit if field == "file" else MAX_EXAMPLE_INPUTS_BYTES
-        )
+        if field == "example_inputs":
+            return LimitedBlobWriter(svc.storage, MAX_EXAMPLE_INPUTS_BYTES)
+        # A `sha256` field sent before the file lets storage write it to its final key.
+        declared = uploads.parse_declared_sha256(fields.get("sha256", ""))
+        return LimitedBlobWriter(svc.storage, limit, declared)
 
     form = read_form(request.stream, request.content_type or "", open_sink)
     source, example_inputs, filename = _close_files(form)
     try:
         options = UploadOptions.from_form(form.fields)
     except BaseException:
-        for blob in (source, example_inputs):
-            if blob is not None:
-                svc.storage.delete(blob.temp_key)
+        uploads.discard_blobs(svc.sessions, svc.storage, [source, example_inputs])
         raise
     version_id = uploads.create_version(
         svc.sessions,

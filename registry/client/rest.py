@@ -20,7 +20,7 @@ from registry.client.errors import (
     WaitTimedOut,
     error_from_response,
 )
-from registry.client.uploads import MultipartBody, directory_part, file_part
+from registry.client.uploads import MultipartBody, directory_part, file_part, file_sha256
 from registry.domain.format_errors import ArchiveLimits
 from registry.settings import Settings
 
@@ -157,6 +157,8 @@ class RegistryClient:
             "targets": _listed(targets),
             "input_shapes": shapes,
             "tags": json.dumps(tags) if tags else None,
+            # Promised up front, it lets S3 storage write the file to its final key directly.
+            "sha256": None if path.is_dir() else file_sha256(path),
         }
         parts = [directory_part("file", path) if path.is_dir() else file_part("file", path)]
         if example_inputs is not None:
@@ -181,7 +183,9 @@ class RegistryClient:
                     f"pointing {alias!r} at it anyway needs force (--force)"
                 )
         return self._json(
-            "PUT", f"/models/{_path(name, 'aliases', alias)}", json={"version": version}
+            "PUT",
+            f"/models/{_path(name, 'aliases', alias)}",
+            json={"version": version, "force": force},
         )
 
     def remove_alias(self, name: str, alias: str) -> None:

@@ -8,6 +8,7 @@ memory stays flat whatever the model's size.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import uuid
@@ -36,6 +37,15 @@ class FilePart:
     # For progress: how much of the source has been read, out of how much.
     source_total: int
     source_done: Callable[[], int]
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, read once before sending (the page cache makes the send cheap)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def file_part(field: str, path: Path) -> FilePart:

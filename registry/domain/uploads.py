@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db.models import Artifact, ModelVersion
@@ -122,8 +123,10 @@ def _parse_input_shapes(text: str) -> dict[str, list[int]]:
 class LimitedBlobWriter:
     """A storage writer that refuses, and removes, more than `max_bytes`."""
 
-    def __init__(self, storage: Storage, max_bytes: int) -> None:
-        self._writer = storage.writer()
+    def __init__(
+        self, storage: Storage, max_bytes: int, expected_sha256: str | None = None
+    ) -> None:
+        self._writer = storage.writer(expected_sha256)
         self._max_bytes = max_bytes
         self.written = 0
 
@@ -153,6 +156,36 @@ def write_blob(storage: Storage, chunks: Iterable[bytes], max_bytes: int) -> Wri
     except BaseException:
         writer.abort()
         raise
+
+
+def parse_declared_sha256(text: str) -> str | None:
+    """The sha256 a client promises for its file, so storage can skip the temporary copy."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidRequest("sha256 must be the 64 hex digits of the file's SHA-256 digest")
+    return text
+
+
+def discard_blobs(
+    sessions: sessionmaker[Session], storage: Storage, blobs: list[WrittenBlob | None]
+) -> None:
+    """Remove the bytes of a refused upload.
+
+    A blob written straight to its content key may be the same bytes an earlier version
+    holds: it is removed only while no artifact refers to it.
+    """
+    for blob in blobs:
+        if blob is None:
+            continue
+        if blob.at_content_key:
+            with sessions() as session:
+                if session.scalar(
+                    select(Artifact.id).where(Artifact.storage_key == blob.temp_key).limit(1)
+                ):
+                    continue
+        storage.delete(blob.temp_key)
 
 
 def plan_targets(source_kind: str, requested: list[str]) -> list[str]:
@@ -198,8 +231,7 @@ def create_version(
         source_key = storage.promote(source)
         example_key = storage.promote(example_inputs) if example_inputs else None
     except BaseException:
-        for blob in temporary:
-            storage.delete(blob.temp_key)
+        discard_blobs(sessions, storage, temporary)
         raise
 
     with sessions.begin() as session:

@@ -209,3 +209,46 @@ def test_failed_storage_write_leaves_no_version_row(tmp_path, postgres_schema_ur
         assert version_count(live) == 0
     finally:
         stop()
+
+
+def test_upload_with_its_sha256_declared_is_stored_under_that_digest(
+    registry, model_name, tmp_path
+):
+    model_file = fake_tflite(tmp_path / "model.tflite", size=6 * 1024**2)
+    digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
+
+    response = registry.upload(model_name, model_file, sha256=digest)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["artifacts"][0]["sha256"] == digest
+    assert not list(registry.services.storage.keys("tmp/"))
+    download = registry.http.get(registry.api(f"/models/{model_name}/versions/1/artifacts/tflite"))
+    assert download.content == model_file.read_bytes()
+
+
+def test_upload_whose_bytes_differ_from_the_declared_sha256_is_refused_and_leaves_nothing(
+    registry, model_name, tmp_path
+):
+    model_file = fake_tflite(tmp_path / "model.tflite", size=6 * 1024**2)
+    before = stored_keys(registry)
+
+    response = registry.upload(model_name, model_file, sha256="ab" * 32)
+
+    assert response.status_code == 422
+    assert "ab" * 32 in response.json()["detail"]
+    assert stored_keys(registry) == before
+    assert registry.http.get(registry.api(f"/models/{model_name}")).status_code == 404
+
+
+def test_refused_upload_of_bytes_another_version_holds_keeps_that_version_whole(
+    registry, model_name, tmp_path
+):
+    model_file = fake_tflite(tmp_path / "model.tflite", size=6 * 1024**2)
+    digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    registry.upload(model_name, model_file, sha256=digest).raise_for_status()
+
+    refused = registry.upload(model_name, model_file, sha256=digest, format="keras")
+
+    assert refused.status_code == 415, refused.text
+    download = registry.http.get(registry.api(f"/models/{model_name}/versions/1/artifacts/tflite"))
+    assert hashlib.sha256(download.content).hexdigest() == digest
