@@ -3,17 +3,18 @@
     .venv/bin/python -m bench.transfer [--mib 1024]
 
 Starts SeaweedFS on loopback (or uses REGISTRY_S3_ENDPOINT_URL), a PostgreSQL schema in the
-local `test` database, and the API under gunicorn exactly as docker-compose.yml runs it. Prints
-MiB/s for each path, the API/boto3 ratios, and the API processes' peak RSS during the upload.
+local `test` database, and the API under gunicorn. The API path is the registry's own client:
+it hashes the file and streams it with its sha256 declared, and checks the sha256 of what it
+downloads. Prints MiB/s per round and the medians, the API/boto3 ratios, and the API
+processes' peak RSS during the uploads.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
-import json
 import os
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -23,19 +24,19 @@ from pathlib import Path
 import boto3
 
 from bench.stack import production_stack
-
-BOUNDARY = "benchboundary7f3a"
+from registry.client import RegistryClient
 
 
 def make_payload(path: Path, mib: int) -> str:
-    """A file of random bytes that passes as a .tflite; returns its sha256."""
+    """A file of fresh random bytes that passes as a .tflite; returns its sha256.
+
+    Fresh per round: the registry would not send bytes it already stores.
+    """
     digest = hashlib.sha256()
-    block = os.urandom(1024**2)
     with path.open("wb") as out:
         for i in range(mib):
-            chunk = (
-                (b"\x1c\x00\x00\x00TFL3" + block[8:]) if i == 0 else block[:-1] + bytes([i % 251])
-            )
+            block = os.urandom(1024**2)
+            chunk = b"\x1c\x00\x00\x00TFL3" + block[8:] if i == 0 else block
             digest.update(chunk)
             out.write(chunk)
     return digest.hexdigest()
@@ -80,54 +81,9 @@ class RssSampler:
         self._thread.join()
 
 
-def api_upload(port: int, auth: dict[str, str], model: str, path: Path) -> dict:
-    head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="format"\r\n\r\ntflite\r\n'
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
-    size = path.stat().st_size
-
-    def body():
-        yield head
-        with path.open("rb") as stream:
-            while chunk := stream.read(1024**2):
-                yield chunk
-        yield tail
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request(
-        "POST",
-        f"/api/v1/models/{model}/versions",
-        body=body(),
-        headers={
-            **auth,
-            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Content-Length": str(len(head) + size + len(tail)),
-        },
-    )
-    response = connection.getresponse()
-    payload = json.loads(response.read())
-    if response.status != 202:
-        raise SystemExit(f"upload failed: {response.status} {payload}")
-    return payload
-
-
-def api_download(port: int, auth: dict[str, str], model: str, out: Path) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request("GET", f"/api/v1/models/{model}/versions/1/artifacts/tflite", headers=auth)
-    response = connection.getresponse()
-    if response.status != 200:
-        raise SystemExit(f"download failed: {response.status}")
-    with out.open("wb") as sink:
-        while chunk := response.read(1024**2):
-            sink.write(chunk)
-
-
-def timed(label: str, mib: int, action) -> float:
+def timed(label: str, mib: int, action, *args, **kwargs) -> float:
     start = time.perf_counter()
-    action()
+    action(*args, **kwargs)
     rate = mib / (time.perf_counter() - start)
     print(f"{label:<28} {rate:8.1f} MiB/s")
     return rate
@@ -136,6 +92,7 @@ def timed(label: str, mib: int, action) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="transfer size in MiB")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     with (
@@ -143,45 +100,88 @@ def main() -> None:
         production_stack(Path(scratch_name), max_upload_bytes=(args.mib + 64) * 1024**2) as stack,
     ):
         scratch = Path(scratch_name)
-        payload = scratch / "payload.tflite"
-        print(f"payload: {args.mib} MiB sha256 {make_payload(payload, args.mib)[:16]}…")
         s3 = stack.s3
-        client = boto3.client(
+        boto = boto3.client(
             "s3",
             endpoint_url=s3.endpoint_url,
             aws_access_key_id=s3.access_key,
             aws_secret_access_key=s3.secret_key,
             region_name="us-east-1",
         )
-        port = stack.api_port
-        direct_up = timed(
-            "upload   direct boto3",
-            args.mib,
-            lambda: client.upload_file(str(payload), stack.bucket, "direct/payload"),
-        )
-        with RssSampler(stack.api.pid) as rss:
-            idle_kib = rss.peak_kib
-            api_up = timed(
-                "upload   through API",
-                args.mib,
-                lambda: api_upload(port, stack.auth, "bench", payload),
+        registry = RegistryClient(f"http://127.0.0.1:{stack.api_port}", stack.token, timeout=600)
+        rates: dict[str, list[float]] = {key: [] for key in RATE_LABELS}
+        peak_kib = idle_kib = 0
+        for round_number in range(1, args.rounds + 1):
+            payload = scratch / "payload.tflite"
+            make_payload(payload, args.mib)
+            model = f"bench{round_number}"
+            print(f"round {round_number}: {args.mib} MiB of fresh bytes")
+            rates["up_boto3"].append(
+                timed(
+                    "upload   direct boto3",
+                    args.mib,
+                    boto.upload_file,
+                    str(payload),
+                    stack.bucket,
+                    "direct/payload",
+                )
             )
-        direct_down = timed(
-            "download direct boto3",
-            args.mib,
-            lambda: client.download_file(stack.bucket, "direct/payload", str(scratch / "d1")),
-        )
-        api_down = timed(
-            "download through API",
-            args.mib,
-            lambda: api_download(port, stack.auth, "bench", scratch / "d2"),
-        )
-        print(f"ratio upload   API/boto3: {api_up / direct_up:.2f}")
-        print(f"ratio download API/boto3: {api_down / direct_down:.2f}")
+            with RssSampler(stack.api.pid) as rss:
+                idle_kib = idle_kib or rss.peak_kib
+                # The registry's own client: hashes the file, then streams it with its sha256.
+                rates["up_api"].append(
+                    timed(
+                        "upload   through API",
+                        args.mib,
+                        registry.upload,
+                        model,
+                        payload,
+                        format="tflite",
+                    )
+                )
+            peak_kib = max(peak_kib, rss.peak_kib)
+            rates["down_boto3"].append(
+                timed(
+                    "download direct boto3",
+                    args.mib,
+                    boto.download_file,
+                    stack.bucket,
+                    "direct/payload",
+                    str(scratch / "d"),
+                )
+            )
+            (scratch / "d").unlink()
+            # The client checks the sha256 of what it receives before keeping the file.
+            rates["down_api"].append(
+                timed(
+                    "download through API",
+                    args.mib,
+                    registry.download,
+                    model,
+                    1,
+                    "tflite",
+                    scratch / "d",
+                )
+            )
+            (scratch / "d").unlink()
+        median = {key: statistics.median(values) for key, values in rates.items()}
+        print(f"median of {args.rounds} rounds, MiB/s:")
+        for key, label in RATE_LABELS.items():
+            print(f"  {label:<26} {median[key]:8.1f}")
+        print(f"ratio upload   API/boto3: {median['up_api'] / median['up_boto3']:.2f}")
+        print(f"ratio download API/boto3: {median['down_api'] / median['down_boto3']:.2f}")
         print(
-            f"API RSS: {idle_kib / 1024:.0f} MiB before the upload, "
-            f"peak {rss.peak_kib / 1024:.0f} MiB during it"
+            f"API RSS: {idle_kib / 1024:.0f} MiB before the first upload, "
+            f"peak {peak_kib / 1024:.0f} MiB during the uploads"
         )
+
+
+RATE_LABELS = {
+    "up_boto3": "upload   direct boto3",
+    "up_api": "upload   through API",
+    "down_boto3": "download direct boto3",
+    "down_api": "download through API",
+}
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ class Artifact(Base):
     # Lineage: the artifact it was derived from and the job that derived it (None for uploads).
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("artifacts.id"), nullable=True)
     job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("conversion_jobs.id", use_alter=True), nullable=True
+        ForeignKey("conversion_jobs.id", use_alter=True, name="fk_artifacts_job_id"), nullable=True
     )
     # Facts a deployer needs (tensor details, needs_flex...) and the parity check's figures.
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)

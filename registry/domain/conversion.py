@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import socket
@@ -20,6 +21,7 @@ from registry.db.models import Artifact, ConversionJob, ModelVersion
 from registry.domain import jobs
 from registry.domain.archives import extract_archive, pack_directory
 from registry.domain.artifacts import download_verified
+from registry.domain.audit import json_native
 from registry.domain.formats import ArchiveLimits
 from registry.domain.uploads import EXAMPLE_INPUTS_KIND, write_blob
 from registry.settings import Settings
@@ -73,7 +75,7 @@ class JobRunner:
         self.storage = storage
         self.settings = settings
         self.converter = converter
-        self.worker_name = f"{socket.gethostname()}:{id(self):x}"
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, job_id: int, task_id: str = "") -> str:
         """Run one job; returns `skipped`, `succeeded`, `failed` or `requeued`."""
@@ -273,7 +275,9 @@ def _record_artifact(
     artifact.parent_id = source_id
     artifact.job_id = job.id
     artifact.created_by = job.created_by
-    artifact.parity = parity
+    # NaN outputs give NaN figures, which PostgreSQL's JSON type refuses.
+    artifact.facts = json_native(artifact.facts)
+    artifact.parity = json_native(parity)
     artifact.parity_passed = parity.get("passed") if parity.get("checked") else None
     jobs.record_job_event(
         session,
