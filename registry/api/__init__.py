@@ -12,7 +12,7 @@ def services() -> Services:
 
 
 def register(app: Flask) -> None:
-    from registry.api import audit, auth, health, lineage, models, serving, tokens, versions
+    from registry.api import audit, auth, docs, health, lineage, models, serving, tokens, versions
     from registry.api.metrics import install_metrics
     from registry.api.observation import observe_requests
     from registry.api.problems import register_problem_handlers
@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(lineage.blueprint)
     app.register_blueprint(audit.blueprint)
     app.register_blueprint(tokens.blueprint)
+    app.register_blueprint(docs.blueprint)
     register_problem_handlers(app)
     install_metrics(app)
     observe_requests(app)

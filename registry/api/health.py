@@ -15,12 +15,32 @@ blueprint = Blueprint("health", __name__)
 
 @blueprint.get("/healthz")
 def healthz():
+    """Liveness: the API process answers.
+    ---
+    get:
+      responses:
+        200:
+          description: The process is up.
+          content:
+            application/json:
+              schema: Health
+    """
     return jsonify(status="ok")
 
 
 @blueprint.get("/readyz")
 def readyz():
-    """Ready when the database, the artifact storage and the job broker all answer."""
+    """Ready when the database, the artifact storage and the job broker all answer.
+    ---
+    get:
+      responses:
+        200:
+          description: Every part answers.
+          content:
+            application/json:
+              schema: Readiness
+        503: Unavailable
+    """
     svc = services()
     failures = []
     try:

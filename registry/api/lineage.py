@@ -15,7 +15,26 @@ DOT_MEDIA_TYPE = "text/vnd.graphviz"
 
 @blueprint.get("/models/<name>/versions/<ref>/lineage")
 def version_lineage(name: str, ref: str):
-    """JSON nodes and edges, or Graphviz text with `?format=dot`."""
+    """A version's derivation graph: artifacts and the conversions between them.
+
+    JSON nodes and edges, or Graphviz text with `?format=dot`.
+    ---
+    get:
+      parameters:
+        - name: format
+          in: query
+          schema: {type: string, enum: [json, dot], default: json}
+      responses:
+        200:
+          description: The graph.
+          content:
+            application/json:
+              schema: Lineage
+            text/vnd.graphviz:
+              schema: {type: string}
+        404: NotFound
+        422: Invalid
+    """
     wanted = request.args.get("format", "json")
     if wanted not in ("json", "dot"):
         raise InvalidRequest(f"unknown format {wanted!r}: use json or dot")
@@ -29,7 +48,18 @@ def version_lineage(name: str, ref: str):
 
 @blueprint.get("/artifacts/<sha256>")
 def artifact_holders(sha256: str):
-    """Which model versions hold the bytes with this sha256, and where each came from."""
+    """Which model versions hold the bytes with this sha256, and where each came from.
+    ---
+    get:
+      responses:
+        200:
+          description: Every version holding them.
+          content:
+            application/json:
+              schema: ArtifactHolders
+        404: NotFound
+        422: Invalid
+    """
     with services().sessions() as session:
         holders = lineage.holders_of(session, sha256)
     return jsonify(sha256=sha256.lower(), holders=holders)

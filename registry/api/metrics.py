@@ -178,5 +178,15 @@ def install_metrics(app: Flask) -> None:
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
+    """Prometheus metrics: HTTP traffic, uploaded/downloaded bytes, conversion jobs.
+    ---
+    get:
+      responses:
+        200:
+          description: The Prometheus text exposition format.
+          content:
+            text/plain:
+              schema: {type: string}
+    """
     registry = current_app.extensions["registry.metrics"]()
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

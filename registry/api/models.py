@@ -22,6 +22,25 @@ def json_body() -> dict:
 
 @blueprint.post("/models")
 def create_model():
+    """Create a model.
+
+    Uploading a version also creates its model when missing; this sets a description and tags.
+    ---
+    post:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: NewModel
+      responses:
+        201:
+          description: The new model.
+          content:
+            application/json:
+              schema: Model
+        409: Conflict
+        422: Invalid
+    """
     body = json_body()
     tags = body.get("tags") or {}
     if not isinstance(tags, dict):
@@ -39,6 +58,27 @@ def create_model():
 
 @blueprint.get("/models")
 def list_models():
+    """List and search models, a page at a time.
+    ---
+    get:
+      parameters:
+        - name: q
+          in: query
+          description: only models whose name contains this text
+          schema: {type: string}
+        - name: tag
+          in: query
+          description: "`key:value`: only models with this tag"
+          schema: {type: string}
+        - Cursor
+      responses:
+        200:
+          description: A page of models.
+          content:
+            application/json:
+              schema: ModelList
+        422: Invalid
+    """
     with services().sessions() as session:
         models, cursor = catalog.list_models(
             session,
@@ -51,6 +91,17 @@ def list_models():
 
 @blueprint.get("/models/<name>")
 def get_model(name: str):
+    """One model, its aliases and latest version number.
+    ---
+    get:
+      responses:
+        200:
+          description: The model.
+          content:
+            application/json:
+              schema: Model
+        404: NotFound
+    """
     with services().sessions() as session:
         model = catalog.get_model(session, name)
         latest = model.versions[-1] if model.versions else None
@@ -60,6 +111,27 @@ def get_model(name: str):
 @blueprint.put("/models/<name>/aliases/<alias>")
 @requires("admin")
 def set_alias(name: str, alias: str):
+    """Point an alias at a version, creating or moving it.
+
+    A version with a variant that failed parity or failed to convert is refused unless the
+    body says `"force": true`; the refusal and the forced move are both audited.
+    ---
+    put:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: AliasTarget
+      responses:
+        200:
+          description: The alias as it now points.
+          content:
+            application/json:
+              schema: Alias
+        404: NotFound
+        409: AliasRefused
+        422: Invalid
+    """
     body = json_body()
     version, force = body.get("version"), body.get("force", False)
     if not isinstance(version, int) or isinstance(version, bool):
@@ -73,6 +145,14 @@ def set_alias(name: str, alias: str):
 @blueprint.delete("/models/<name>/aliases/<alias>")
 @requires("admin")
 def remove_alias(name: str, alias: str):
+    """Remove an alias.
+    ---
+    delete:
+      responses:
+        204:
+          description: Removed.
+        404: NotFound
+    """
     with services().sessions.begin() as session:
         aliases.remove_alias(session, name, alias, actor())
     return "", 204

@@ -15,7 +15,36 @@ blueprint = Blueprint("serving", __name__, url_prefix="/api/v1/models/<name>")
 
 @blueprint.get("/serving")
 def export_serving(name: str):
-    """`?alias=production&version=3`: a tar.gz of `NAME/<version>/saved_model.pb, variables/…`."""
+    """Chosen versions' SavedModels as one tar.gz in TF Serving's `model_base_path` layout.
+
+    `?alias=production&version=3` gives `NAME/<version>/saved_model.pb, variables/…`.
+    ---
+    get:
+      parameters:
+        - name: alias
+          in: query
+          description: an alias whose version to include; repeatable
+          schema: {type: array, items: {type: string}}
+          explode: true
+        - name: version
+          in: query
+          description: a version number or `latest` to include; repeatable
+          schema: {type: array, items: {type: string}}
+          explode: true
+      responses:
+        200:
+          description: The tar.gz, streamed.
+          headers:
+            Registry-Versions:
+              description: the version numbers it holds, comma-separated
+              schema: {type: string}
+          content:
+            application/gzip:
+              schema: {type: string, contentMediaType: application/gzip}
+        404: NotFound
+        409: Conflict
+        422: Invalid
+    """
     numbers = request.args.getlist("version")
     bad = [n for n in numbers if not (n.isdigit() or n == "latest")]
     if bad:

@@ -8,10 +8,12 @@ from typing import Any
 from flask import url_for
 
 from registry.db.models import Alias, Artifact, ConversionJob, Model, ModelVersion
+from registry.domain.audit import iso_time
 
 
 def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """UTC, one spelling for every backend (SQLite hands datetimes back without a zone)."""
+    return iso_time(value) if value else None
 
 
 def model_shape(model: Model, latest: ModelVersion | None = None) -> dict[str, Any]:

@@ -15,8 +15,23 @@ blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
 @blueprint.post("")
 @requires("admin")
 def create_token():
-    """`{name, scope, expires?}` (expires: `30d`, `12h` or an ISO time); the secret is in the
-    answer, this once."""
+    """Create an access token; its secret is in the answer, this once.
+    ---
+    post:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: NewToken
+      responses:
+        201:
+          description: The token and its secret.
+          content:
+            application/json:
+              schema: IssuedToken
+        409: Conflict
+        422: Invalid
+    """
     body = json_body()
     with services().sessions.begin() as session:
         issued = tokens.create_token(
@@ -33,6 +48,16 @@ def create_token():
 @blueprint.get("")
 @requires("admin")
 def list_tokens():
+    """List every token, revoked and expired ones too, never their secrets.
+    ---
+    get:
+      responses:
+        200:
+          description: The tokens.
+          content:
+            application/json:
+              schema: TokenList
+    """
     with services().sessions() as session:
         listed = [tokens.describe(t) for t in tokens.list_tokens(session)]
     return jsonify(tokens=listed)
@@ -41,6 +66,14 @@ def list_tokens():
 @blueprint.delete("/<name>")
 @requires("admin")
 def revoke_token(name: str):
+    """Revoke a token; its name is never given to another.
+    ---
+    delete:
+      responses:
+        204:
+          description: Revoked.
+        404: NotFound
+    """
     with services().sessions.begin() as session:
         tokens.revoke_token(session, name, actor())
     return "", 204

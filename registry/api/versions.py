@@ -31,6 +31,29 @@ MULTIPART_OVERHEAD = 1024**2
 
 @blueprint.post("/versions")
 def upload_version(name: str):
+    """Upload a new version; the model is created when missing.
+
+    The file is streamed to storage, never held whole in memory. The answer is the version,
+    status `pending`, with the conversion jobs queued for it.
+    ---
+    post:
+      requestBody:
+        required: true
+        content:
+          multipart/form-data:
+            schema: Upload
+      responses:
+        202:
+          description: The new version; its conversions are queued.
+          headers:
+            Location: Location
+          content:
+            application/json:
+              schema: Version
+        413: TooLarge
+        415: Unsupported
+        422: Invalid
+    """
     svc = services()
     limit = svc.settings.max_upload_bytes
     if (request.content_length or 0) > limit + MULTIPART_OVERHEAD:
@@ -110,6 +133,20 @@ def _respond_with_version(version_id: int, status: int):
 
 @blueprint.get("/versions")
 def list_versions(name: str):
+    """List a model's versions, a page at a time.
+    ---
+    get:
+      parameters:
+        - Cursor
+      responses:
+        200:
+          description: A page of versions.
+          content:
+            application/json:
+              schema: VersionList
+        404: NotFound
+        422: Invalid
+    """
     with services().sessions() as session:
         model = catalog.get_model(session, name)
         versions, cursor = catalog.list_versions(
@@ -120,6 +157,17 @@ def list_versions(name: str):
 
 @blueprint.get("/versions/<ref>")
 def get_version(name: str, ref: str):
+    """One version: status, signature, artifacts (with sha256 and download link), jobs.
+    ---
+    get:
+      responses:
+        200:
+          description: The version.
+          content:
+            application/json:
+              schema: Version
+        404: NotFound
+    """
     with services().sessions() as session:
         version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
         return jsonify(version_shape(version))
@@ -127,6 +175,24 @@ def get_version(name: str, ref: str):
 
 @blueprint.post("/versions/<ref>/conversions")
 def rerun_conversions(name: str, ref: str):
+    """Queue conversions of a version again, for the chosen targets.
+    ---
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: ConversionRequest
+      responses:
+        202:
+          description: The version with its newly queued jobs.
+          headers:
+            Location: Location
+          content:
+            application/json:
+              schema: Version
+        404: NotFound
+        422: Invalid
+    """
     body = request.get_json(silent=True) or {}
     with services().sessions.begin() as session:
         version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
@@ -146,6 +212,49 @@ def rerun_conversions(name: str, ref: str):
 
 @blueprint.get("/versions/<ref>/artifacts/<kind>")
 def download_artifact(name: str, ref: str, kind: str):
+    """The bytes of one variant: a file, or an archive for directory kinds.
+
+    The whole file is checked against its sha256 as it streams; one `Range` is supported.
+    ---
+    get:
+      parameters:
+        - name: Range
+          in: header
+          description: "one range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`"
+          schema: {type: string}
+        - name: If-None-Match
+          in: header
+          description: the ETag held; 304 when it is still current
+          schema: {type: string}
+      responses:
+        200:
+          description: The bytes.
+          headers:
+            ETag: ETag
+            Repr-Digest: ReprDigest
+          content:
+            application/octet-stream:
+              schema: {type: string, contentMediaType: application/octet-stream}
+            application/gzip:
+              schema: {type: string, contentMediaType: application/gzip}
+            application/zip:
+              schema: {type: string, contentMediaType: application/zip}
+        206:
+          description: The requested range.
+          headers:
+            Content-Range: ContentRange
+            ETag: ETag
+          content:
+            application/octet-stream:
+              schema: {type: string, contentMediaType: application/octet-stream}
+        304:
+          description: Not modified; no body.
+        404: NotFound
+        416:
+          description: The range lies outside the file; no body.
+          headers:
+            Content-Range: ContentRange
+    """
     svc = services()
     with svc.sessions.begin() as session:
         version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
