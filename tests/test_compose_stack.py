@@ -31,7 +31,7 @@ from tests.compose import (
 from tests.conftest import flushed_broker
 from tests.metrics import sample_key, scrape, scrape_until
 from tests.s3server import S3Server
-from tests.workers.test_conversions import example_inputs_file, upload_fields
+from tests.workers.uploads import example_inputs_file, upload_fields
 
 COMPOSE_BROKER_DB = 11
 TOKEN_NAME = "compose-test"

@@ -71,8 +71,11 @@ def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
 
 
 def sweep_once(svc: Services) -> list[int]:
-    """Resend jobs whose message may be lost (broker down at upload, worker gone)."""
-    with svc.sessions() as session:
+    """Resend jobs whose message may be lost (broker down at upload, worker gone), and settle
+    versions whose status missed their jobs' end."""
+    with svc.sessions.begin() as session:
+        for version in jobs.unsettled_versions(session):
+            jobs.refresh_version_status(session, version)
         stranded = jobs.stranded(session, redispatch_after_seconds=svc.settings.job_lease_seconds)
     svc.dispatch(stranded)
     return stranded

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db.models import ConversionJob, ModelVersion, utcnow
+from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
 from registry.domain import audit
 
 
@@ -176,6 +176,22 @@ def stranded(session: Session, redispatch_after_seconds: int) -> list[int]:
     return list(session.scalars(statement.order_by(ConversionJob.id)))
 
 
+def unsettled_versions(session: Session) -> list[ModelVersion]:
+    """Versions still marked pending or converting although none of their jobs is waiting
+    or running: what a lost status update leaves behind, for the sweep to recompute."""
+    active = select(ConversionJob.id).where(
+        ConversionJob.version_id == ModelVersion.id,
+        ConversionJob.status.in_(("queued", "running")),
+    )
+    return list(
+        session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.status.in_(("pending", "converting")), ~active.exists()
+            )
+        )
+    )
+
+
 def latest_jobs(version: ModelVersion) -> dict[str, ConversionJob]:
     """The most recent job of each target kind (re-runs supersede earlier attempts)."""
     latest: dict[str, ConversionJob] = {}
@@ -185,8 +201,21 @@ def latest_jobs(version: ModelVersion) -> dict[str, ConversionJob]:
 
 
 def refresh_version_status(session: Session, version: ModelVersion) -> None:
-    """A version's status follows its jobs and the parity of its variants."""
+    """A version's status follows its jobs and the parity of its variants.
+
+    Two workers finishing jobs of one version at once would each read the other's job as
+    still running and the later commit would leave the version `converting` for good. The
+    version's row lock makes them take turns; under READ COMMITTED the statements after it
+    see the job rows the other committed.
+    """
     session.flush()
+    session.execute(select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update())
+    for relation in (ConversionJob, Artifact):
+        session.scalars(
+            select(relation)
+            .where(relation.version_id == version.id)
+            .execution_options(populate_existing=True)
+        ).all()
     session.refresh(version, ["jobs", "artifacts"])
     jobs = latest_jobs(version).values()
     statuses = {job.status for job in jobs}

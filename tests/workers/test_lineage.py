@@ -16,7 +16,7 @@ import pytest
 
 from tests.cli.invoke import registry_cli
 from tests.workers.conftest import WorkerProcess, download, wait_for_version
-from tests.workers.test_conversions import EXPECTED_TARGETS, upload_fields, upload_file_for
+from tests.workers.uploads import EXPECTED_TARGETS, upload_fields, upload_file_for
 
 # The converter's first step for each source kind.
 LOAD_STEP = {
