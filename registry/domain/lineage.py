@@ -25,7 +25,8 @@ MAX_DEPTH = 32  # a derivation chain is a few steps long; this only guards again
 def lineage_of(version: ModelVersion) -> dict[str, Any]:
     """The derivation graph of one version."""
     jobs = {job.id: job for job in version.jobs}
-    derived = [a for a in version.artifacts if a.parent_id is not None]
+    # In the order the conversions were planned, not the order workers happened to finish them.
+    derived = sorted((a for a in version.artifacts if a.parent_id is not None), key=job_order)
     made = {a.job_id for a in derived}
     examples = next((a for a in version.artifacts if a.kind == EXAMPLE_INPUTS_KIND), None)
     return {
@@ -49,6 +50,10 @@ def lineage_of(version: ModelVersion) -> dict[str, Any]:
             if job.status == "failed" and job.id not in made
         ],
     }
+
+
+def job_order(artifact: Artifact) -> int:
+    return artifact.job_id or 0
 
 
 def node(artifact: Artifact) -> dict[str, Any]:
