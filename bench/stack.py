@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from registry.db import make_engine, make_sessionmaker, upgrade
-from registry.domain import tokens
+from registry.domain.ledger import tokens
 from registry.settings import Settings
 from tests.s3server import S3Server, s3_from_env, start_seaweedfs
 

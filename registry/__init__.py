@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from registry.settings import Settings
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from registry.settings import Settings
 
 __version__ = "0.1.0"
 
 
 def create_app(settings: Settings | None = None, services=None) -> Flask:
     """The Flask app. Refuses to start on a database schema that is behind the code."""
+    from flask import Flask
+
     from registry import api
     from registry.db import check_schema
     from registry.services import Services
+    from registry.settings import Settings
 
     settings = settings or Settings.from_env()
     services = services or Services.from_settings(settings)

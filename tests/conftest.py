@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from registry import create_app
 from registry.db import upgrade
-from registry.domain import tokens
+from registry.domain.ledger import tokens
 from registry.services import Services
 from registry.settings import Settings
 from tests.s3server import S3Server, s3_from_env, start_seaweedfs

@@ -12,12 +12,12 @@ from celery import signals
 
 from registry.convert import Converter
 from registry.domain import jobs
-from registry.domain.conversion import JobRunner
-from registry.domain.job_statistics import job_summary
+from registry.domain.jobs.statistics import job_summary
 from registry.logs import request_id_bound
 from registry.services import Services
 from registry.settings import Settings
 from workers.celery_app import app
+from workers.conversion import JobRunner
 
 log = logging.getLogger(__name__)
 

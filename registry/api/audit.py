@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from registry.api import services
-from registry.domain import audit
-from registry.domain.errors import InvalidRequest
+from registry.domain.ledger import audit
+from registry.errors import InvalidRequest
 
 blueprint = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 

@@ -13,8 +13,8 @@ from typing import TypeVar
 from flask import Flask, current_app, g, request
 
 from registry.api import services
-from registry.domain import tokens
-from registry.domain.errors import Unauthorized
+from registry.domain.ledger import tokens
+from registry.errors import Unauthorized
 
 ANONYMOUS = "anonymous"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

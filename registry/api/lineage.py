@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from registry.api import services
-from registry.domain import catalog, lineage
-from registry.domain.errors import InvalidRequest
+from registry.domain import catalog
+from registry.domain.catalog import lineage
+from registry.errors import InvalidRequest
 
 blueprint = Blueprint("lineage", __name__, url_prefix="/api/v1")
 

@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.domain.job_statistics import job_statistics
+from registry.domain.jobs.statistics import job_statistics
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from flask import Blueprint, jsonify, request
 from registry.api import services
 from registry.api.auth import actor, requires
 from registry.api.shapes import alias_shape, model_shape
-from registry.domain import aliases, catalog
-from registry.domain.errors import InvalidRequest
+from registry.domain import catalog
+from registry.domain.catalog import aliases
+from registry.errors import InvalidRequest
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
 

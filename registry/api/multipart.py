@@ -8,7 +8,7 @@ from typing import BinaryIO, Protocol
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from registry.domain.errors import InvalidRequest
+from registry.errors import InvalidRequest
 
 READ_SIZE = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024

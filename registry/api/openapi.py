@@ -22,9 +22,9 @@ from werkzeug.routing import Rule
 
 from registry import __version__
 from registry.api import auth
-from registry.domain.formats import FILE_KINDS, PACKAGINGS
-from registry.domain.tokens import SCOPES
-from registry.domain.uploads import EXAMPLE_INPUTS_KIND, TARGET_KINDS
+from registry.domain.inspection.detection import PACKAGINGS
+from registry.domain.ledger.tokens import SCOPES
+from registry.vocabulary import EXAMPLE_INPUTS_KIND, SOURCE_KINDS, TARGET_KINDS
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearer"
@@ -70,7 +70,7 @@ TIME = text(format="date-time")
 ANY_OBJECT = {"type": "object", "additionalProperties": True}
 NAME = text("1-128 letters, digits, `.`, `_`, `-`", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SHA256 = text("lowercase hex", pattern="^[0-9a-f]{64}$")
-ARTIFACT_KINDS = [*FILE_KINDS, *[k for k in TARGET_KINDS if k not in FILE_KINDS]]
+ARTIFACT_KINDS = [*SOURCE_KINDS, *[k for k in TARGET_KINDS if k not in SOURCE_KINDS]]
 ARTIFACT_KIND = text(enum=[*ARTIFACT_KINDS, EXAMPLE_INPUTS_KIND])
 PARITY = nullable({**ANY_OBJECT, "description": "the parity check's figures"})
 
@@ -140,7 +140,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         version=INTEGER,
         status=text(enum=["pending", "converting", "ready", "failed"]),
         status_detail=text(),
-        source_kind=text(enum=list(FILE_KINDS)),
+        source_kind=text(enum=list(SOURCE_KINDS)),
         source_filename=text(),
         signature=nullable({**ANY_OBJECT, "description": "inputs and outputs, once described"}),
         options={**ANY_OBJECT, "description": "conversion options given at upload"},
@@ -166,7 +166,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "sha256",
             "example_inputs",
         ),
-        format=text("what `file` is", enum=["auto", *FILE_KINDS], default="auto"),
+        format=text("what `file` is", enum=["auto", *SOURCE_KINDS], default="auto"),
         output_nodes=text("checkpoint output node names, e.g. `probs,logits`"),
         input_nodes=text("input node names, e.g. `images`"),
         input_shapes=text('`{"images": [1, 16, 16, 2]}` or `images:1,16,16,2`'),

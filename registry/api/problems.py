@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from registry.domain.errors import RegistryError, ServiceUnavailable
+from registry.errors import RegistryError, ServiceUnavailable
 from registry.storage import DigestMismatch, StorageError
 
 log = logging.getLogger(__name__)

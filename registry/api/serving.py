@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from registry.api import services
-from registry.domain import serving
-from registry.domain.errors import InvalidRequest
-from registry.domain.format_errors import ArchiveLimits
-from registry.domain.pipes import written_chunks
+from registry.archives.limits import ArchiveLimits
+from registry.archives.streams import written_chunks
+from registry.domain.catalog import serving
+from registry.errors import InvalidRequest
 
 blueprint = Blueprint("serving", __name__, url_prefix="/api/v1/models/<name>")
 

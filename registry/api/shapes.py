@@ -8,7 +8,7 @@ from typing import Any
 from flask import url_for
 
 from registry.db.models import Alias, Artifact, ConversionJob, Model, ModelVersion
-from registry.domain.audit import iso_time
+from registry.domain.ledger.audit import iso_time
 
 
 def _time(value: datetime | None) -> str | None:

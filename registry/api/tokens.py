@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from registry.api import services
 from registry.api.auth import actor, requires
 from registry.api.models import json_body
-from registry.domain import tokens
+from registry.domain.ledger import tokens
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
 

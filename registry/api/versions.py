@@ -12,15 +12,17 @@ from registry.api.auth import actor
 from registry.api.multipart import FormBody, read_form
 from registry.api.shapes import version_shape
 from registry.db.models import ConversionJob, ModelVersion
-from registry.domain import catalog, jobs, uploads
-from registry.domain.artifacts import (
+from registry.domain import catalog, jobs
+from registry.domain.catalog import uploads
+from registry.domain.catalog.artifacts import (
     MEDIA_TYPES,
     find_artifact,
     record_download,
     verified_stream,
 )
-from registry.domain.errors import InvalidRequest, UploadTooLarge
-from registry.domain.uploads import LimitedBlobWriter, UploadOptions
+from registry.domain.catalog.uploads import LimitedBlobWriter, UploadOptions
+from registry.errors import InvalidRequest, UploadTooLarge
+from registry.vocabulary import validate_name
 
 blueprint = Blueprint("versions", __name__, url_prefix="/api/v1/models/<name>")
 
@@ -61,7 +63,7 @@ def upload_version(name: str):
             f"upload of {request.content_length} bytes exceeds the limit of {limit} bytes "
             f"(REGISTRY_MAX_UPLOAD_BYTES)"
         )
-    catalog.validate_name("model", name)
+    validate_name("model", name)
 
     def open_sink(field: str, filename: str, fields: dict[str, str]) -> LimitedBlobWriter:
         if field not in FILE_FIELDS:

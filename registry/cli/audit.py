@@ -34,8 +34,8 @@ def audit() -> None:
 def verify(remote: Remote, export_file: Path | None) -> None:
     """Recompute the hash chain: every event, in order, chained from the one before."""
     if export_file is not None:
-        from registry.domain import audit as audit_log
-        from registry.domain.errors import InvalidRequest
+        from registry.domain.ledger import audit as audit_log
+        from registry.errors import InvalidRequest
 
         try:
             with export_file.open() as lines:

@@ -42,7 +42,7 @@ from registry.client import (
     TransferFailed,
     WaitTimedOut,
 )
-from registry.domain.format_errors import UploadRejected
+from registry.errors import UploadRejected
 from registry.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"

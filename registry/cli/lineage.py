@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 import click
 
+from registry.archives.limits import human_bytes
 from registry.cli.connection import EXIT_NOT_FOUND, Remote, remote_command
 from registry.cli.main import main
 from registry.cli.models import VersionRef
 from registry.client import NotFound
-from registry.domain.format_errors import human_bytes
 
 HASH_CHUNK = 1024 * 1024
 

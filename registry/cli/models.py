@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
+from registry.archives.limits import human_bytes
 from registry.cli import views
 from registry.cli.connection import RegistryGroup, Remote, remote_command
 from registry.cli.main import main
-from registry.domain.format_errors import human_bytes
 
 UPLOAD_FORMATS = ("auto", "checkpoint", "keras", "savedmodel", "frozen_pb", "tflite")
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from registry.domain.format_errors import human_bytes
+from registry.archives.limits import human_bytes
 
 BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1

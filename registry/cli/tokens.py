@@ -14,12 +14,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session
 
 from registry.cli.main import main
 from registry.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ADMIN_TOKEN_FILE = "admin.token"
 
@@ -67,7 +70,7 @@ def issue_first_admin_token(settings: Settings) -> Path | None:
     """On a registry's first start: create the `admin` token, store it in the data directory
     for the CLI, and print it this once. Returns the file, or None when tokens exist already."""
     from registry.db import make_engine, make_sessionmaker
-    from registry.domain import tokens
+    from registry.domain.ledger import tokens
 
     engine = make_engine(settings.effective_database_url)
     try:
@@ -99,8 +102,8 @@ def token() -> None:
 @data_dir_option
 def create(name: str, scope: str, expires: str, json_output: bool, data_dir: Path | None) -> None:
     """Create a token and print it. It is shown this once: the registry keeps only its hash."""
-    from registry.domain import tokens
-    from registry.domain.errors import RegistryError
+    from registry.domain.ledger import tokens
+    from registry.errors import RegistryError
 
     try:
         with database(data_dir) as session:
@@ -127,8 +130,8 @@ def create(name: str, scope: str, expires: str, json_output: bool, data_dir: Pat
 @data_dir_option
 def revoke(name: str, data_dir: Path | None) -> None:
     """Revoke a token by name: requests with it are refused from now on."""
-    from registry.domain import tokens
-    from registry.domain.errors import RegistryError
+    from registry.domain.ledger import tokens
+    from registry.errors import RegistryError
 
     try:
         with database(data_dir) as session:
@@ -143,7 +146,7 @@ def revoke(name: str, data_dir: Path | None) -> None:
 @data_dir_option
 def list_(json_output: bool, data_dir: Path | None) -> None:
     """Every token: name, scope, status, expiry (never the secret; the registry lacks it)."""
-    from registry.domain import tokens
+    from registry.domain.ledger import tokens
 
     with database(data_dir) as session:
         listed = [tokens.describe(t) for t in tokens.list_tokens(session)]

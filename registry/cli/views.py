@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from registry.domain.format_errors import human_bytes
+from registry.archives.limits import human_bytes
 
 SHORT_SHA = 12
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import requests
 
+from registry.archives.directories import extract_archive
+from registry.archives.limits import ArchiveLimits
+from registry.archives.streams import ChunkReader
 from registry.client.errors import TransferFailed
-from registry.domain.archives import extract_archive
-from registry.domain.format_errors import ArchiveLimits
-from registry.domain.pipes import ChunkReader
 
 CHUNK = 1024 * 1024
 Progress = Callable[[int, "int | None"], None]

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import requests
 
 from registry import __version__
+from registry.archives.limits import ArchiveLimits
 from registry.client.downloads import Progress, extract_response, save_verified
 from registry.client.errors import (
     ConversionFailed,
@@ -21,7 +22,6 @@ from registry.client.errors import (
     error_from_response,
 )
 from registry.client.uploads import MultipartBody, directory_part, file_part, file_sha256
-from registry.domain.format_errors import ArchiveLimits
 from registry.settings import Settings
 
 TERMINAL = ("ready", "failed")

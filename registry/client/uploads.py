@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.archives.directories import pack_directory
+from registry.archives.streams import written_chunks
 from registry.client.errors import InvalidUpload
-from registry.domain.archives import pack_directory
-from registry.domain.pipes import written_chunks
 
 CHUNK = 1024 * 1024
 

@@ -12,9 +12,6 @@ that `Converter` starts (see converter.py). Everything public is re-exported her
 """
 
 from registry.convert.contract import (
-    SOURCE_KINDS,
-    TARGET_KINDS,
-    TARGETS_BY_SOURCE,
     ConversionError,
     ConversionRequest,
     ConversionResult,
@@ -25,9 +22,6 @@ from registry.convert.contract import (
 from registry.convert.converter import Converter
 
 __all__ = [
-    "SOURCE_KINDS",
-    "TARGET_KINDS",
-    "TARGETS_BY_SOURCE",
     "ConversionError",
     "ConversionRequest",
     "ConversionResult",

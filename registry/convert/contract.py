@@ -6,18 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-SOURCE_KINDS = ("checkpoint", "keras", "savedmodel", "frozen_pb", "tflite")
-TFLITE_KINDS = ("tflite", "tflite_fp16", "tflite_int8")
-TARGET_KINDS = ("frozen_pb", "savedmodel", *TFLITE_KINDS)
-
-# Which targets each uploaded kind can be turned into. A tflite upload is only described.
-TARGETS_BY_SOURCE: dict[str, tuple[str, ...]] = {
-    "checkpoint": ("frozen_pb", "savedmodel", *TFLITE_KINDS),
-    "keras": ("savedmodel", "frozen_pb", *TFLITE_KINDS),
-    "savedmodel": ("frozen_pb", *TFLITE_KINDS),
-    "frozen_pb": ("savedmodel", *TFLITE_KINDS),
-    "tflite": (),
-}
+from registry.vocabulary import SOURCE_KINDS, TARGETS_BY_SOURCE
 
 OPTION_KEYS = ("output_nodes", "input_nodes", "input_shapes", "signature_key", "tags")
 

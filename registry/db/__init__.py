@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from alembic import command
@@ -11,9 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-import migrations
-
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+# Found, not imported: the migrations import this package (their env builds the engine).
+MIGRATIONS_DIR = Path(find_spec("migrations").origin).parent
 
 
 class SchemaOutOfDate(Exception):

@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from registry.db import upgrade
-from registry.domain import catalog, tokens
+from registry.domain import catalog
+from registry.domain.ledger import tokens
 from registry.services import Services
 from registry.settings import Settings
 from tests.cli.invoke import registry_cli

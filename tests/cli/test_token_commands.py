@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from registry.cli import main
 from registry.db import make_engine, make_sessionmaker, upgrade
-from registry.domain import audit, tokens
+from registry.domain.ledger import audit, tokens
 from registry.settings import Settings
 
 

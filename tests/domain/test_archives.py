@@ -17,13 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from registry.domain.archives import extract_archive, pack_directory
-from registry.domain.formats import (
-    ArchiveLimits,
-    ArchiveTooLarge,
-    InvalidArchive,
-    detect_upload,
-)
+from registry.archives.directories import extract_archive, pack_directory
+from registry.archives.limits import ArchiveLimits
+from registry.domain.inspection.detection import detect_upload
+from registry.errors import ArchiveTooLarge, InvalidArchive
 
 LIMITS = ArchiveLimits(max_entries=100, max_unpacked_bytes=1 << 30, max_compression_ratio=200)
 GRAPH = b"\x0a\x05\x0a\x01x\x12\x00"  # something that starts like a GraphDef

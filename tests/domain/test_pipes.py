@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from registry.domain.pipes import ChunkReader, written_chunks
+from registry.archives.streams import ChunkReader, written_chunks
 
 
 def test_written_chunks_yields_what_was_written_in_bounded_pieces():

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
-from registry.domain import audit
+from registry.domain.ledger import audit
 
 
 def queue_job(

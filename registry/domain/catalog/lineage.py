@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion
-from registry.domain.audit import iso_time
-from registry.domain.errors import ArtifactNotFound, InvalidRequest
 from registry.domain.jobs import latest_jobs
-from registry.domain.uploads import EXAMPLE_INPUTS_KIND
+from registry.domain.ledger.audit import iso_time
+from registry.errors import ArtifactNotFound, InvalidRequest
+from registry.vocabulary import EXAMPLE_INPUTS_KIND
 
 SHA256_HEX = frozenset("0123456789abcdef")
 MAX_DEPTH = 32  # a derivation chain is a few steps long; this only guards against a loop

@@ -6,9 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db.models import Alias, Model, utcnow
-from registry.domain import audit, catalog
-from registry.domain.errors import Conflict, VersionNotFound
+from registry.domain.catalog import models as catalog
 from registry.domain.jobs import version_problems
+from registry.domain.ledger import audit
+from registry.errors import Conflict, VersionNotFound
+from registry.vocabulary import validate_name
 
 
 class AliasGated(Conflict):
@@ -35,7 +37,7 @@ def set_alias(
     A refusal is itself audited (someone tried to promote a failing model), so it commits its
     event before raising; a forced move records the figures it overrode.
     """
-    catalog.validate_name("alias", alias_name)
+    validate_name("alias", alias_name)
     with sessions.begin() as session:
         model = locked_model(session, model_name)
         version = catalog.resolve_version(session, model, str(version_number))

@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.db.models import ApiToken, utcnow
-from registry.domain import audit, catalog
-from registry.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from registry.domain.ledger import audit
+from registry.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from registry.vocabulary import validate_name
 
 # Each scope includes the ones before it: admin can write, write can read.
 SCOPES = ("read", "write", "admin")
@@ -74,7 +75,7 @@ def create_token(
     *,
     expires_at: datetime | None = None,
 ) -> IssuedToken:
-    catalog.validate_name("token", name)
+    validate_name("token", name)
     if scope not in SCOPES:
         raise InvalidRequest(f"unknown scope {scope!r}: choose read, write or admin")
     if session.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:

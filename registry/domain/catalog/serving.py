@@ -16,14 +16,14 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
+from registry.archives.directories import deterministic_tar_gz, tar_entry
+from registry.archives.entries import Entry, archive_entries
+from registry.archives.limits import ArchiveLimits
+from registry.archives.streams import ChunkReader
 from registry.db.models import Artifact, ModelVersion
-from registry.domain import catalog
-from registry.domain.archive_scan import Entry, archive_entries
-from registry.domain.archives import deterministic_tar_gz, tar_entry
-from registry.domain.artifacts import verified_stream
-from registry.domain.errors import Conflict, InvalidRequest
-from registry.domain.format_errors import ArchiveLimits
-from registry.domain.pipes import ChunkReader
+from registry.domain.catalog import models as catalog
+from registry.domain.catalog.artifacts import verified_stream
+from registry.errors import Conflict, InvalidRequest
 from registry.storage import Storage
 
 SERVABLE_KIND = "savedmodel"

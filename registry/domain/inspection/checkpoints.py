@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from registry.domain.archive_io import show
-from registry.domain.archive_scan import ArchiveScan
-from registry.domain.format_errors import IncompleteCheckpoint, ObjectCheckpointRejected
+from registry.archives.entries import ArchiveScan
+from registry.archives.reading import show
+from registry.errors import IncompleteCheckpoint, ObjectCheckpointRejected
 
 OBJECT_GRAPH_KEY = b"_CHECKPOINTABLE_OBJECT_GRAPH"
 _SHARD = re.compile(r"^(?P<prefix>.+)\.data-(?P<index>\d{5,})-of-(?P<count>\d{5,})$")

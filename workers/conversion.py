@@ -15,17 +15,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry.archives.directories import extract_archive, pack_directory
+from registry.archives.limits import ArchiveLimits
 from registry.convert import ConversionError, ConversionRequest, ConversionResult, Converter
 from registry.convert.contract import OPTION_KEYS
 from registry.db.models import Artifact, ConversionJob, ModelVersion
-from registry.domain import jobs
-from registry.domain.archives import extract_archive, pack_directory
-from registry.domain.artifacts import download_verified
-from registry.domain.audit import json_native
-from registry.domain.formats import ArchiveLimits
-from registry.domain.uploads import EXAMPLE_INPUTS_KIND, write_blob
+from registry.domain.catalog.artifacts import download_verified
+from registry.domain.catalog.uploads import write_blob
+from registry.domain.jobs import queue as jobs
+from registry.domain.ledger.audit import json_native
 from registry.settings import Settings
 from registry.storage import Storage, StorageError
+from registry.vocabulary import EXAMPLE_INPUTS_KIND
 
 KNOWN_SUFFIXES = (".keras", ".h5", ".hdf5", ".pb", ".tflite", ".zip", ".tgz", ".gz")
 

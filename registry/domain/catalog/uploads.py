@@ -10,24 +10,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry.archives.limits import ArchiveLimits
 from registry.db.models import Artifact, ModelVersion
-from registry.domain import audit, catalog, jobs
-from registry.domain.errors import InvalidRequest, UploadTooLarge
-from registry.domain.formats import FILE_KINDS, ArchiveLimits, detect_upload
+from registry.domain import jobs
+from registry.domain.catalog import models as catalog
+from registry.domain.inspection.detection import detect_upload
+from registry.domain.ledger import audit
+from registry.errors import InvalidRequest, UploadTooLarge
 from registry.settings import Settings
 from registry.storage import Storage, WrittenBlob
-
-# What each uploaded kind is converted into unless the upload asks for more.
-DEFAULT_TARGETS = {
-    "checkpoint": ["frozen_pb", "savedmodel", "tflite"],
-    "keras": ["savedmodel", "frozen_pb", "tflite"],
-    "savedmodel": ["frozen_pb", "tflite"],
-    "frozen_pb": ["savedmodel", "tflite"],
-    "tflite": [],
-}
-OPTIONAL_TARGETS = ("tflite_fp16", "tflite_int8")
-TARGET_KINDS = ("frozen_pb", "savedmodel", "tflite", *OPTIONAL_TARGETS)
-EXAMPLE_INPUTS_KIND = "example_inputs"
+from registry.vocabulary import (
+    DEFAULT_TARGETS,
+    DESCRIBE,
+    EXAMPLE_INPUTS_KIND,
+    SOURCE_KINDS,
+    TARGET_KINDS,
+    validate_name,
+)
 
 
 @dataclass
@@ -48,9 +47,9 @@ class UploadOptions:
     def from_form(cls, form: dict[str, str]) -> UploadOptions:
         """Parse the upload's text fields; lists are comma-separated, maps are JSON."""
         declared = form.get("format", "auto").strip() or "auto"
-        if declared != "auto" and declared not in FILE_KINDS:
+        if declared != "auto" and declared not in SOURCE_KINDS:
             raise InvalidRequest(
-                f"unknown format {declared!r}: use auto or one of {', '.join(FILE_KINDS)}"
+                f"unknown format {declared!r}: use auto or one of {', '.join(SOURCE_KINDS)}"
             )
         targets = _split_list(form.get("targets", ""))
         unknown = [t for t in targets if t not in TARGET_KINDS]
@@ -222,7 +221,7 @@ def create_version(
     temporary = [blob for blob in (source, example_inputs) if blob is not None]
     filename = catalog.safe_filename(filename)
     try:
-        catalog.validate_name("model", model_name)
+        validate_name("model", model_name)
         limits = ArchiveLimits.from_settings(settings)
         detected = detect_upload(
             lambda: storage.open(source.temp_key), filename, options.declared_format, limits
@@ -294,7 +293,7 @@ def create_version(
             },
         )
         # A .tflite source still gets one job: describing its signature in a worker.
-        for target in targets or ["describe"]:
+        for target in targets or [DESCRIBE]:
             jobs.queue_job(session, version, target, actor)
         session.flush()
         return version.id

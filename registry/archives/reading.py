@@ -25,12 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from registry.domain.format_errors import (
-    ArchiveLimits,
-    ArchiveTooLarge,
-    InvalidArchive,
-    human_bytes,
-)
+from registry.archives.limits import ArchiveLimits, human_bytes
+from registry.errors import ArchiveTooLarge, InvalidArchive
 
 CHUNK = 1 << 20
 RATIO_FLOOR_BYTES = 8 << 20

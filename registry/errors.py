@@ -1,4 +1,5 @@
-"""Domain exceptions. Each knows the HTTP status and title the API maps it to."""
+"""The refusals and failures a client can act on. Each knows the HTTP status and title the
+API maps it to; the client and command line use the same classes."""
 
 from __future__ import annotations
 
@@ -73,3 +74,49 @@ class Forbidden(RegistryError):
 
     status = 403
     title = "Forbidden"
+
+
+class UploadRejected(RegistryError):
+    """Base of every refusal of an upload; `str(e)` is the detail for a person."""
+
+    status = 422
+    title = "Upload rejected"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UnsupportedFormat(UploadRejected):
+    """Not a format the registry accepts, or not the format that was declared."""
+
+    status = 415
+    title = "Unsupported upload format"
+
+
+class InvalidArchive(UploadRejected):
+    """Unsafe or corrupt archive: traversal, absolute path, link, device, bad or truncated data."""
+
+    status = 422
+    title = "Invalid archive"
+
+
+class ArchiveTooLarge(UploadRejected):
+    """An archive over a bomb limit: entry count, unpacked size or compression ratio."""
+
+    status = 413
+    title = "Archive too large"
+
+
+class IncompleteCheckpoint(UploadRejected):
+    """A TF1 checkpoint missing its .meta, .index or a data shard, or an ambiguous prefix."""
+
+    status = 422
+    title = "Incomplete checkpoint"
+
+
+class ObjectCheckpointRejected(UploadRejected):
+    """A TF2 object-based checkpoint: variable values without a graph."""
+
+    status = 422
+    title = "Object-based checkpoint not supported"

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from registry.domain.archive_io import read_full, show
-from registry.domain.archive_scan import ArchiveScan, scan_archive
-from registry.domain.format_checkpoint import (
+from registry.archives.entries import ArchiveScan, scan_archive
+from registry.archives.limits import ArchiveLimits
+from registry.archives.reading import read_full, show
+from registry.domain.inspection.checkpoints import (
     OBJECT_GRAPH_KEY,
     detect_checkpoint,
     parse_bundle_num_shards,
     parse_checkpoint_state,
 )
-from registry.domain.format_errors import (
-    ArchiveLimits,
+from registry.errors import (
     ArchiveTooLarge,
     IncompleteCheckpoint,
     InvalidArchive,

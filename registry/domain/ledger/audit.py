@@ -26,8 +26,8 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from registry.db.models import AuditChainHead, AuditEvent, utcnow
-from registry.domain.cursors import decode_cursor, encode_cursor
-from registry.domain.errors import InvalidRequest
+from registry.domain.ledger.cursors import decode_cursor, encode_cursor
+from registry.errors import InvalidRequest
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from registry.domain.errors import InvalidRequest
+from registry.errors import InvalidRequest
 
 
 def encode_cursor(after: str | int) -> str:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from registry.domain.archive_io import CHUNK, show
-from registry.domain.archive_scan import archive_entries
-from registry.domain.format_errors import ArchiveLimits, InvalidArchive
+from registry.archives.entries import archive_entries
+from registry.archives.limits import ArchiveLimits
+from registry.archives.reading import CHUNK, show
+from registry.errors import InvalidArchive
 
 __all__ = ["deterministic_tar_gz", "extract_archive", "pack_directory", "tar_entry"]
 

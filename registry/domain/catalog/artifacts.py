@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from registry.db.models import Artifact, ModelVersion
-from registry.domain import audit
-from registry.domain.errors import ArtifactNotFound, CorruptArtifact
+from registry.domain.ledger import audit
+from registry.errors import ArtifactNotFound, CorruptArtifact
 from registry.storage import Storage
 
 log = logging.getLogger(__name__)

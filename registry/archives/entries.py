@@ -29,7 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from registry.domain.archive_io import (
+from registry.archives.limits import ArchiveLimits, human_bytes
+from registry.archives.reading import (
     CHUNK,
     ENTRIES_LIMIT,
     RATIO_FLOOR_BYTES,
@@ -41,12 +42,7 @@ from registry.domain.archive_io import (
     safe_member_name,
     show,
 )
-from registry.domain.format_errors import (
-    ArchiveLimits,
-    ArchiveTooLarge,
-    InvalidArchive,
-    human_bytes,
-)
+from registry.errors import ArchiveTooLarge, InvalidArchive
 
 # GNU long-name and pax extended headers are read into memory by tarfile: bound them.
 MAX_TAR_HEADER_BYTES = 1 << 20

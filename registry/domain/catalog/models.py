@@ -10,12 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.db.models import Alias, Model, ModelVersion
-from registry.domain import audit
-from registry.domain.cursors import decode_cursor, encode_cursor
-from registry.domain.errors import InvalidRequest, ModelNotFound, VersionNotFound
+from registry.domain.ledger import audit
+from registry.domain.ledger.cursors import decode_cursor, encode_cursor
+from registry.errors import InvalidRequest, ModelNotFound, VersionNotFound
+from registry.vocabulary import validate_name
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 PAGE_SIZE = 50
 
@@ -23,17 +22,6 @@ PAGE_SIZE = 50
 class ModelExists(InvalidRequest):
     status = 409
     title = "Model already exists"
-
-
-def validate_name(what: str, name: str) -> str:
-    """Model, alias and token names are a safe character set: they end up in URLs and logs."""
-    if not NAME_PATTERN.match(name or ""):
-        raise InvalidRequest(f"invalid {what} name {name!r}: use {NAME_RULE}")
-    if what == "alias" and (name.isdigit() or name == "latest"):
-        raise InvalidRequest(
-            f"invalid {what} name {name!r}: numbers and 'latest' already name versions"
-        )
-    return name
 
 
 def safe_filename(filename: str) -> str:

@@ -1,0 +1,35 @@
+"""The catalog: models, their versions and aliases, uploads, stored artifacts and lineage.
+
+- `models`: create, find and list models; resolve a version by number, alias or `latest`;
+- `uploads`: an uploaded blob checked and recorded as a new version with its jobs
+  (`create_version`, `UploadOptions`, `write_blob`);
+- `aliases`: `set_alias` (gated by the version's checks) and `remove_alias`;
+- `artifacts`: `find_artifact`, and bytes read back with their sha256 checked
+  (`verified_stream`, `download_verified`);
+- `lineage`: `lineage_of` a version, `holders_of` some bytes, `to_dot`;
+- `serving`: a TF Serving layout of aliased versions (`plan_export`, `write_export`).
+"""
+
+from registry.domain.catalog.models import (
+    ModelExists,
+    allocate_version_number,
+    create_model,
+    get_model,
+    get_or_create_model,
+    list_models,
+    list_versions,
+    resolve_version,
+    safe_filename,
+)
+
+__all__ = [
+    "ModelExists",
+    "allocate_version_number",
+    "create_model",
+    "get_model",
+    "get_or_create_model",
+    "list_models",
+    "list_versions",
+    "resolve_version",
+    "safe_filename",
+]
