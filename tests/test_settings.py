@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from registry.settings import Settings, SettingsError
@@ -118,3 +122,21 @@ def test_settings_cannot_be_changed_in_place():
     with pytest.raises(ValueError, match="frozen"):
         settings.job_timeout_seconds = 1
     assert settings.job_timeout_seconds == 600
+
+
+def test_cli_with_a_bad_variable_prints_one_line_naming_it_and_exits_non_zero(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env.update(REGISTRY_DATA_DIR=str(tmp_path), REGISTRY_JOB_TIMEOUT_SECONDS="abc")
+
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert upgrade.returncode == 1
+    assert upgrade.stderr.count("\n") == 1, upgrade.stderr
+    assert "REGISTRY_JOB_TIMEOUT_SECONDS='abc'" in upgrade.stderr
+    assert not (tmp_path / "registry.sqlite").exists()  # refused before touching the database
