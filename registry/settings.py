@@ -2,24 +2,59 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PositiveInt, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "tf-registry"
 
+VARIABLE_PREFIX = "REGISTRY_"
 
-def _parse_bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+MiB = 1024**2
+S3_MIN_PART_SIZE = 5 * MiB  # S3 refuses smaller parts (all but the last)
 
 
-@dataclass(frozen=True)
-class Settings:
+class SettingsError(ValueError):
+    """Settings that cannot be used; the one-line message names each bad one and why.
+
+    Each is named by its variable, also when the value came from code rather than the
+    environment: a field and its variable are one setting, and this way one message serves
+    the person who set the variable.
+    """
+
+    @classmethod
+    def from_validation(cls, error: ValidationError) -> SettingsError:
+        problems = [
+            f"{variable_name(str(problem['loc'][0]))}={problem['input']!r}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        return cls(f"invalid settings: {'; '.join(problems)}")
+
+
+def variable_name(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    return f"{VARIABLE_PREFIX}{field.upper()}"
+
+
+class Settings(BaseSettings):
     """Every knob of the registry. Field `x` is read from `REGISTRY_X`.
 
     Empty database/storage/broker URLs mean the embedded default under `data_dir`:
     a SQLite file, a local artifact directory and a server-less SQLite broker.
     """
+
+    model_config = SettingsConfigDict(env_prefix=VARIABLE_PREFIX, frozen=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""
@@ -27,26 +62,26 @@ class Settings:
     storage_url: str = ""
     s3_endpoint_url: str = ""
     s3_access_key: str = ""
-    s3_secret_key: str = ""
+    s3_secret_key: str = Field("", repr=False)
     s3_region: str = "us-east-1"
     broker_url: str = ""
 
     # Upload limits.
-    max_upload_bytes: int = 4 * 1024**3
-    max_archive_entries: int = 10_000
-    max_unpacked_bytes: int = 16 * 1024**3
-    max_compression_ratio: int = 200
+    max_upload_bytes: PositiveInt = 4 * 1024**3
+    max_archive_entries: PositiveInt = 10_000
+    max_unpacked_bytes: PositiveInt = 16 * 1024**3
+    max_compression_ratio: PositiveInt = 200
 
     # Transfer tuning: S3 multipart part size and parts in flight per upload.
-    part_size_bytes: int = 16 * 1024**2
-    parts_in_flight: int = 4
+    part_size_bytes: int = Field(16 * MiB, ge=S3_MIN_PART_SIZE)
+    parts_in_flight: PositiveInt = 4
 
     # Conversion jobs.
-    job_timeout_seconds: int = 600
-    job_memory_limit_mb: int = 8192
-    job_max_attempts: int = 3
-    job_lease_seconds: int = 900
-    sweep_interval_seconds: int = 30
+    job_timeout_seconds: PositiveInt = 600
+    job_memory_limit_mb: PositiveInt = 8192
+    job_max_attempts: PositiveInt = 3
+    job_lease_seconds: PositiveInt = 900
+    sweep_interval_seconds: PositiveInt = 30
 
     # Level of the JSON log lines every process writes to stderr (DEBUG, INFO, WARNING...).
     log_level: str = "INFO"
@@ -55,36 +90,60 @@ class Settings:
     anonymous_read: bool = False
     audit_downloads: bool = False
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as error:
+            raise SettingsError.from_validation(error) from None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
-        """Settings from `REGISTRY_*` variables; keyword overrides win over the environment."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(f"REGISTRY_{f.name.upper()}")
-            if raw is None:
-                continue
-            default = f.default
-            if isinstance(default, bool):
-                values[f.name] = _parse_bool(raw)
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, Path):
-                values[f.name] = Path(raw)
-            else:
-                values[f.name] = raw
-        values.update(overrides)
-        return cls(**values)
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The constructor takes only the fields it is given: the environment is read by
+        # `from_env` alone, so that `Settings(data_dir=...)` means the same in every process.
+        return (init_settings,)
 
-    def with_changes(self, **changes) -> Settings:
-        return replace(self, **changes)
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_user(cls, data_dir: Path) -> Path:
+        return data_dir.expanduser()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, level: str) -> str:
+        name, levels = level.upper(), logging.getLevelNamesMapping()
+        if name not in levels:
+            raise PydanticCustomError(
+                "log_level",
+                "not a logging level, use one of {levels}",
+                {"levels": ", ".join(levels)},
+            )
+        return name
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `REGISTRY_*` variables; keyword overrides win over the environment.
+
+        Reads `environ` if given, else `os.environ`.
+        """
+        variables = _RegistryVariables(cls, os.environ if environ is None else environ)()
+        return cls(**{**variables, **overrides})
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return type(self)(**{**self.model_dump(), **changes})
 
     def to_env(self) -> dict[str, str]:
         """The `REGISTRY_*` variables that reproduce these settings in another process."""
-        return {f"REGISTRY_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        return {
+            variable_name(field): str(value).lower() if isinstance(value, bool) else str(value)
+            for field, value in self.model_dump().items()
+        }
 
     @property
     def effective_database_url(self) -> str:
@@ -102,3 +161,15 @@ class Settings:
     def work_dir(self) -> Path:
         """Scratch space for conversions (unpacked sources, outputs before upload)."""
         return self.data_dir / "work"
+
+
+class _RegistryVariables(EnvSettingsSource):
+    """The settings' variables found in one mapping, which need not be `os.environ`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ  # set first: the base __init__ loads the variables
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Matched case-insensitively, as pydantic-settings does by default.
+        return {name.lower(): value for name, value in self.environ.items()}

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,7 +87,7 @@ def local_environment(
             f"docker-compose.yml sets {', '.join(unknown)}, which the compose-parity test "
             "does not know: add each to KEPT_AS_IS or to the rewrites in tests/compose.py"
         )
-    settings_variables = {f"REGISTRY_{f.name.upper()}" for f in fields(Settings)}
+    settings_variables = set(Settings().to_env())
     not_settings = sorted(
         n for n in compose_env if n.startswith("REGISTRY_") and n not in settings_variables
     )
