@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from registry.db import make_engine, make_sessionmaker, upgrade
+from registry.db import make_engine, upgrade
+from registry.services import open_sessions
 from registry.domain.ledger import tokens
 from registry.settings import Settings
 from tests.s3server import S3Server, s3_from_env, start_seaweedfs
@@ -125,7 +126,7 @@ def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
 def _admin_token(settings: Settings) -> str:
     engine = make_engine(settings.effective_database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
+        with open_sessions(engine).begin() as session:
             return tokens.create_token(session, "bench", "admin", "bench").secret
     finally:
         engine.dispose()

@@ -18,11 +18,11 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
 
     from registry import api
     from registry.db import check_schema
-    from registry.services import Services
     from registry.settings import Settings
+    from registry.wiring import build_services
 
     settings = settings or Settings.from_env()
-    services = services or Services.from_settings(settings)
+    services = services or build_services(settings)
     check_schema(services.engine)
     app = Flask(__name__)
     app.extensions["registry"] = services

@@ -12,6 +12,8 @@ class RegistryError(Exception):
     # Extra problem+json members (structured figures a client can act on) and HTTP headers.
     extra: dict = {}
     headers: dict = {}
+    # A refusal that is itself recorded (an audit event): its unit of work commits anyway.
+    on_record = False
 
 
 class NotFound(RegistryError):

@@ -25,6 +25,7 @@ from registry.db import upgrade
 from registry.domain.ledger import tokens
 from registry.services import Services
 from registry.settings import Settings
+from registry.wiring import build_services
 from tests.s3server import S3Server, s3_from_env, start_seaweedfs
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -154,7 +155,7 @@ def start_live_registry(
     settings: Settings, services: Services | None = None
 ) -> tuple[LiveRegistry, callable]:
     upgrade(settings.effective_database_url)
-    services = services or Services.from_settings(settings)
+    services = services or build_services(settings)
     server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

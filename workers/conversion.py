@@ -1,18 +1,25 @@
-"""Running one conversion job: fetch the source, convert, store the variant, record it all."""
+"""Running one conversion job: fetch the source, convert, store the variant, record it all.
+
+The job's steps and their units of work live here, in the worker; what each step records is
+the domain's (`registry.domain.jobs`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
 import socket
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.archives.directories import extract_archive, pack_directory
@@ -20,13 +27,14 @@ from registry.archives.limits import ArchiveLimits
 from registry.convert import ConversionError, ConversionRequest, ConversionResult, Converter
 from registry.convert.contract import OPTION_KEYS
 from registry.db.models import Artifact, ConversionJob, ModelVersion
+from registry.domain import jobs
 from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
-from registry.domain.jobs import queue as jobs
-from registry.domain.ledger.audit import json_native
 from registry.settings import Settings
 from registry.storage import Storage, StorageError
 from registry.vocabulary import EXAMPLE_INPUTS_KIND
+
+log = logging.getLogger(__name__)
 
 KNOWN_SUFFIXES = (".keras", ".h5", ".hdf5", ".pb", ".tflite", ".zip", ".tgz", ".gz")
 
@@ -79,12 +87,18 @@ class JobRunner:
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, job_id: int, task_id: str = "") -> str:
-        """Run one job; returns `skipped`, `succeeded`, `failed` or `requeued`."""
+        """Run one job; returns `skipped`, `succeeded`, `failed` or `requeued`.
+
+        Each step is one unit of work: the claim, the variant's record, the finish or the
+        failure. A requeued job is sent to the broker by the after-commit hook.
+        """
         lease = self.settings.job_lease_seconds
-        if not jobs.claim(self.sessions, job_id, self.worker_name, lease, task_id):
+        with self.sessions.begin() as session:
+            claimed = jobs.claim(session, job_id, self.worker_name, lease, task_id)
+        if not claimed:
             return "skipped"
         try:
-            with jobs.lease_kept(self.sessions, job_id, lease):
+            with lease_kept(self.sessions, job_id, lease):
                 outcome = self._convert(job_id, task_id)
         except ConversionError as error:
             # Crashes and timeouts may be transient (memory pressure); bad input is not.
@@ -199,12 +213,10 @@ class JobRunner:
                 self.storage, iter(lambda: stream.read(1024 * 1024), b""), output.stat().st_size
             )
         key = self.storage.promote(blob)
-        parity = result.parity
         with self.sessions.begin() as session:
-            job = session.get(ConversionJob, job_id)
-            _record_artifact(
+            jobs.record_variant(
                 session,
-                job,
+                session.get(ConversionJob, job_id),
                 source_id=source.id,
                 sha256=blob.sha256,
                 size=blob.size,
@@ -212,87 +224,45 @@ class JobRunner:
                 packaging=packaging,
                 filename=filename,
                 facts=result.variant,
-                parity=parity,
+                parity=result.parity,
+                signature=result.signature,
             )
-            if job.version.signature is None:
-                job.version.signature = result.signature
 
     def _reuse(self, job_id: int, key: str, source: Artifact) -> dict | None:
         """Record a variant made earlier from the same inputs instead of converting again."""
         with self.sessions.begin() as session:
-            earlier = session.scalar(
-                select(Artifact)
-                .join(ConversionJob, Artifact.job_id == ConversionJob.id)
-                .where(ConversionJob.outcome["cache_key"].as_string() == key)
-                .limit(1)
-            )
+            earlier = jobs.find_reusable(session, key)
             if earlier is None or not self.storage.exists(earlier.storage_key):
                 return None
-            job = session.get(ConversionJob, job_id)
-            _record_artifact(
-                session,
-                job,
-                source_id=source.id,
-                sha256=earlier.sha256,
-                size=earlier.size,
-                storage_key=earlier.storage_key,
-                packaging=earlier.packaging,
-                filename=earlier.filename,
-                facts=earlier.facts,
-                parity=earlier.parity,
+            return jobs.reuse_variant(
+                session, session.get(ConversionJob, job_id), earlier, source.id
             )
-            if job.version.signature is None:
-                job.version.signature = earlier.version.signature
-            # The bytes are the earlier job's: so are the steps, options and versions behind them.
-            earlier_outcome = session.get(ConversionJob, earlier.job_id).outcome
-            return {
-                "reused_from_job": earlier.job_id,
-                **{
-                    key: earlier_outcome[key]
-                    for key in ("steps", "options_used", "converter_versions")
-                    if key in earlier_outcome
-                },
-            }
 
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
-            session.get(ModelVersion, version_id).signature = signature
+            jobs.record_signature(session, session.get(ModelVersion, version_id), signature)
 
 
-def _record_artifact(
-    session: Session, job: ConversionJob, *, source_id: int, parity, **fields
-) -> None:
-    """Insert or replace the version's artifact of the job's kind (a re-run replaces it)."""
-    artifact = session.scalar(
-        select(Artifact).where(
-            Artifact.version_id == job.version_id, Artifact.kind == job.target_kind
-        )
-    )
-    if artifact is None:
-        artifact = Artifact(version_id=job.version_id, kind=job.target_kind)
-        session.add(artifact)
-    for name, value in fields.items():
-        setattr(artifact, name, value)
-    artifact.parent_id = source_id
-    artifact.job_id = job.id
-    artifact.created_by = job.created_by
-    # NaN outputs give NaN figures, which PostgreSQL's JSON type refuses.
-    artifact.facts = json_native(artifact.facts)
-    artifact.parity = json_native(parity)
-    artifact.parity_passed = parity.get("passed") if parity.get("checked") else None
-    jobs.record_job_event(
-        session,
-        job,
-        "artifact.recorded",
-        {
-            "kind": job.target_kind,
-            "sha256": artifact.sha256,
-            "size": artifact.size,
-            "derived_from_sha256": session.get(Artifact, source_id).sha256,
-            "parity_passed": artifact.parity_passed,
-            "parity": parity,
-        },
-    )
+@contextmanager
+def lease_kept(sessions: sessionmaker[Session], job_id: int, lease_seconds: int) -> Iterator[None]:
+    """Renew a running job's lease in the background, so only a dead worker's job expires."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                with sessions.begin() as session:
+                    jobs.renew_lease(session, job_id, lease_seconds)
+            except Exception as error:  # a database blip must not end the renewals
+                log.warning("could not renew the lease of job %s: %s", job_id, error)
+
+    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _source_artifact(version: ModelVersion) -> Artifact:

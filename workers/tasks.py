@@ -12,10 +12,10 @@ from celery import signals
 
 from registry.convert import Converter
 from registry.domain import jobs
-from registry.domain.jobs.statistics import job_summary
 from registry.logs import request_id_bound
 from registry.services import Services
 from registry.settings import Settings
+from registry.wiring import build_services
 from workers.celery_app import app
 from workers.conversion import JobRunner
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @cache
 def services() -> Services:
-    return Services.from_settings(Settings.from_env())
+    return build_services(Settings.from_env())
 
 
 @cache
@@ -40,21 +40,19 @@ def runner() -> JobRunner:
 
 @app.task(name="workers.tasks.run_conversion", bind=True)
 def run_conversion(self, job_id: int, request_id: str = "") -> str:
-    # Bound for the whole task: its log lines, and a retry it dispatches, keep the id of the
+    # Bound for the whole task: its log lines, and a retry it sends, keep the id of the
     # request that queued the job (the sweep resends lost jobs without one).
     with request_id_bound(request_id):
         started = time.monotonic()
         outcome = runner().run(job_id, task_id=self.request.id or "")
         log_job(job_id, outcome, time.monotonic() - started, request_id)
-        if outcome == "requeued":
-            services().dispatch([job_id])
     return outcome
 
 
 def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
     """One JSON line per job run: which version and target, how it ended, how long it took."""
     with services().sessions() as session:
-        summary = job_summary(session, job_id)
+        summary = jobs.job_summary(session, job_id)
     fields = asdict(summary) if summary else {}
     log.info(
         "job %s %s",
@@ -77,7 +75,7 @@ def sweep_once(svc: Services) -> list[int]:
         for version in jobs.unsettled_versions(session):
             jobs.refresh_version_status(session, version)
         stranded = jobs.stranded(session, redispatch_after_seconds=svc.settings.job_lease_seconds)
-    svc.dispatch(stranded)
+    svc.send_jobs(stranded)
     return stranded
 
 

@@ -12,7 +12,18 @@ def services() -> Services:
 
 
 def register(app: Flask) -> None:
-    from registry.api import audit, auth, docs, health, lineage, models, serving, tokens, versions
+    from registry.api import (
+        audit,
+        auth,
+        docs,
+        health,
+        lineage,
+        models,
+        serving,
+        tokens,
+        unit_of_work,
+        versions,
+    )
     from registry.api.metrics import install_metrics
     from registry.api.observation import observe_requests
     from registry.api.problems import register_problem_handlers
@@ -30,3 +41,5 @@ def register(app: Flask) -> None:
     observe_requests(app)
     # Last, so the request is already observed (id, metrics) when a token is refused.
     auth.install(app)
+    # Registered last, so its after-request runs first: a failed commit still gets observed.
+    unit_of_work.install(app)

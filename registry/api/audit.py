@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from registry.api import services
+from registry.api.unit_of_work import db
 from registry.domain.ledger import audit
 from registry.errors import InvalidRequest
 
@@ -54,10 +54,10 @@ def list_events():
     except ValueError as error:
         raise InvalidRequest("limit must be a whole number of events") from error
     where = audit.EventFilter.from_query(request.args)
-    with services().sessions() as session:
-        events, cursor = audit.list_events(
-            session, where, cursor=request.args.get("cursor", ""), limit=limit
-        )
+    session = db()
+    events, cursor = audit.list_events(
+        session, where, cursor=request.args.get("cursor", ""), limit=limit
+    )
     return jsonify(events=events, next_cursor=cursor)
 
 
@@ -73,5 +73,5 @@ def verify():
             application/json:
               schema: ChainVerification
     """
-    with services().sessions() as session:
-        return jsonify(audit.verify_chain(session))
+    session = db()
+    return jsonify(audit.verify_chain(session))

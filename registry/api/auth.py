@@ -70,6 +70,8 @@ def authenticate() -> None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send the token as `Authorization: Bearer <token>`")
+    # Its own short read, not the request's unit of work: an upload streams for minutes after
+    # this check, and no transaction may stay open (on SQLite: hold the write lock) meanwhile.
     with svc.sessions() as session:
         token = tokens.authenticate(session, secret.strip())
     tokens.require_scope(token.name, token.scope, needed)

@@ -8,7 +8,6 @@ from sqlalchemy import text
 from registry.api import services
 from registry.api.problems import problem
 from registry.storage import StorageError
-from workers.celery_app import check_broker
 
 blueprint = Blueprint("health", __name__)
 
@@ -53,7 +52,7 @@ def readyz():
     except StorageError as error:
         failures.append(f"storage: {error}")
     try:
-        check_broker(svc.settings)
+        svc.job_queue.check()
     except Exception as error:  # kombu raises per transport; any failure means not ready
         failures.append(f"broker: {error}")
     if failures:

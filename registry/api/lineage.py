@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from registry.api import services
+from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import lineage
 from registry.errors import InvalidRequest
@@ -39,9 +39,9 @@ def version_lineage(name: str, ref: str):
     wanted = request.args.get("format", "json")
     if wanted not in ("json", "dot"):
         raise InvalidRequest(f"unknown format {wanted!r}: use json or dot")
-    with services().sessions() as session:
-        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-        graph = lineage.lineage_of(version)
+    session = db()
+    version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+    graph = lineage.lineage_of(version)
     if wanted == "dot":
         return Response(lineage.to_dot(graph), mimetype=DOT_MEDIA_TYPE)
     return jsonify(graph)
@@ -61,6 +61,6 @@ def artifact_holders(sha256: str):
         404: NotFound
         422: Invalid
     """
-    with services().sessions() as session:
-        holders = lineage.holders_of(session, sha256)
+    session = db()
+    holders = lineage.holders_of(session, sha256)
     return jsonify(sha256=sha256.lower(), holders=holders)

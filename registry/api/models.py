@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from registry.api import services
 from registry.api.auth import actor, requires
 from registry.api.shapes import alias_shape, model_shape
+from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import aliases
 from registry.errors import InvalidRequest
@@ -46,15 +46,15 @@ def create_model():
     tags = body.get("tags") or {}
     if not isinstance(tags, dict):
         raise InvalidRequest("tags must be a JSON object")
-    with services().sessions.begin() as session:
-        model = catalog.create_model(
-            session,
-            str(body.get("name", "")),
-            description=str(body.get("description", "")),
-            tags=tags,
-            actor=actor(),
-        )
-        return jsonify(model_shape(model)), 201
+    session = db()
+    model = catalog.create_model(
+        session,
+        str(body.get("name", "")),
+        description=str(body.get("description", "")),
+        tags=tags,
+        actor=actor(),
+    )
+    return jsonify(model_shape(model)), 201
 
 
 @blueprint.get("/models")
@@ -80,14 +80,14 @@ def list_models():
               schema: ModelList
         422: Invalid
     """
-    with services().sessions() as session:
-        models, cursor = catalog.list_models(
-            session,
-            query=request.args.get("q", ""),
-            tag=request.args.get("tag", ""),
-            cursor=request.args.get("cursor", ""),
-        )
-        return jsonify(models=[model_shape(m) for m in models], next_cursor=cursor)
+    session = db()
+    models, cursor = catalog.list_models(
+        session,
+        query=request.args.get("q", ""),
+        tag=request.args.get("tag", ""),
+        cursor=request.args.get("cursor", ""),
+    )
+    return jsonify(models=[model_shape(m) for m in models], next_cursor=cursor)
 
 
 @blueprint.get("/models/<name>")
@@ -103,10 +103,10 @@ def get_model(name: str):
               schema: Model
         404: NotFound
     """
-    with services().sessions() as session:
-        model = catalog.get_model(session, name)
-        latest = model.versions[-1] if model.versions else None
-        return jsonify(model_shape(model, latest))
+    session = db()
+    model = catalog.get_model(session, name)
+    latest = model.versions[-1] if model.versions else None
+    return jsonify(model_shape(model, latest))
 
 
 @blueprint.put("/models/<name>/aliases/<alias>")
@@ -139,7 +139,7 @@ def set_alias(name: str, alias: str):
         raise InvalidRequest('send {"version": N} with the version number the alias points at')
     if not isinstance(force, bool):
         raise InvalidRequest('"force" must be true or false')
-    moved = aliases.set_alias(services().sessions, name, alias, version, actor(), force=force)
+    moved = aliases.set_alias(db(), name, alias, version, actor(), force=force)
     return jsonify(alias_shape(moved))
 
 
@@ -154,6 +154,6 @@ def remove_alias(name: str, alias: str):
           description: Removed.
         404: NotFound
     """
-    with services().sessions.begin() as session:
-        aliases.remove_alias(session, name, alias, actor())
+    session = db()
+    aliases.remove_alias(session, name, alias, actor())
     return "", 204

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, g, json, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -41,9 +41,21 @@ def problem(
     return response
 
 
+def database_unavailable(error: Exception) -> Response:
+    log.warning("database unavailable: %s", error)
+    return problem(
+        503,
+        "Database unavailable",
+        "the registry database cannot be reached right now; retry shortly",
+        retry_after=ServiceUnavailable.retry_after_seconds,
+    )
+
+
 def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(RegistryError)
     def domain_error(error: RegistryError) -> Response:
+        if error.on_record:
+            g.keep_on_record = True
         retry = getattr(error, "retry_after_seconds", None)
         return problem(
             error.status,
@@ -68,16 +80,8 @@ def register_problem_handlers(app: Flask) -> None:
             retry_after=ServiceUnavailable.retry_after_seconds,
         )
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(PoolTimeout)
-    def database_down(error: Exception) -> Response:
-        log.warning("database unavailable: %s", error)
-        return problem(
-            503,
-            "Database unavailable",
-            "the registry database cannot be reached right now; retry shortly",
-            retry_after=ServiceUnavailable.retry_after_seconds,
-        )
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(PoolTimeout, database_unavailable)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from registry.api import services
+from registry.api.unit_of_work import db
 from registry.archives.limits import ArchiveLimits
 from registry.archives.streams import written_chunks
 from registry.domain.catalog import serving
@@ -50,8 +51,8 @@ def export_serving(name: str):
     if bad:
         raise InvalidRequest(f"version must be a number or 'latest', not {bad[0]!r}")
     svc = services()
-    with svc.sessions() as session:
-        export = serving.plan_export(session, name, request.args.getlist("alias") + numbers)
+    session = db()
+    export = serving.plan_export(session, name, request.args.getlist("alias") + numbers)
     limits = ArchiveLimits.from_settings(svc.settings)
     body = written_chunks(lambda out: serving.write_export(svc.storage, export, out, limits))
     versions = ",".join(map(str, export.numbers))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from registry.api import services
 from registry.api.auth import actor, requires
 from registry.api.models import json_body
+from registry.api.unit_of_work import db
 from registry.domain.ledger import tokens
 
 blueprint = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
@@ -33,15 +33,15 @@ def create_token():
         422: Invalid
     """
     body = json_body()
-    with services().sessions.begin() as session:
-        issued = tokens.create_token(
-            session,
-            str(body.get("name", "")),
-            str(body.get("scope", "read")),
-            actor(),
-            expires_at=tokens.parse_expiry(str(body.get("expires") or "")),
-        )
-        described = tokens.describe(issued.record)
+    session = db()
+    issued = tokens.create_token(
+        session,
+        str(body.get("name", "")),
+        str(body.get("scope", "read")),
+        actor(),
+        expires_at=tokens.parse_expiry(str(body.get("expires") or "")),
+    )
+    described = tokens.describe(issued.record)
     return jsonify({**described, "token": issued.secret}), 201
 
 
@@ -58,8 +58,8 @@ def list_tokens():
             application/json:
               schema: TokenList
     """
-    with services().sessions() as session:
-        listed = [tokens.describe(t) for t in tokens.list_tokens(session)]
+    session = db()
+    listed = [tokens.describe(t) for t in tokens.list_tokens(session)]
     return jsonify(tokens=listed)
 
 
@@ -74,6 +74,6 @@ def revoke_token(name: str):
           description: Revoked.
         404: NotFound
     """
-    with services().sessions.begin() as session:
-        tokens.revoke_token(session, name, actor())
+    session = db()
+    tokens.revoke_token(session, name, actor())
     return "", 204

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from sqlalchemy import select
 
 from registry.api import services
 from registry.api.auth import actor
 from registry.api.multipart import FormBody, read_form
 from registry.api.shapes import version_shape
-from registry.db.models import ConversionJob, ModelVersion
-from registry.domain import catalog, jobs
+from registry.api.unit_of_work import db
+from registry.db.models import ModelVersion
+from registry.domain import catalog
 from registry.domain.catalog import uploads
 from registry.domain.catalog.artifacts import (
     MEDIA_TYPES,
@@ -78,13 +78,14 @@ def upload_version(name: str):
 
     form = read_form(request.stream, request.content_type or "", open_sink)
     source, example_inputs, filename = _close_files(form)
+    session = db()
     try:
         options = UploadOptions.from_form(form.fields)
     except BaseException:
-        uploads.discard_blobs(svc.sessions, svc.storage, [source, example_inputs])
+        uploads.discard_blobs(session, svc.storage, [source, example_inputs])
         raise
-    version_id = uploads.create_version(
-        svc.sessions,
+    version = uploads.create_version(
+        session,
         svc.storage,
         svc.settings,
         model_name=name,
@@ -94,7 +95,7 @@ def upload_version(name: str):
         example_inputs=example_inputs,
         actor=actor(),
     )
-    return _respond_with_version(version_id, status=202)
+    return _accepted(version)
 
 
 def _close_files(form: FormBody):
@@ -113,23 +114,13 @@ def _close_files(form: FormBody):
     return written["file"], written.get("example_inputs"), filename
 
 
-def _respond_with_version(version_id: int, status: int):
-    """Dispatch the version's queued jobs, then answer with the version as it now stands."""
-    svc = services()
-    with svc.sessions() as session:
-        queued = session.scalars(
-            select(ConversionJob.id).where(
-                ConversionJob.version_id == version_id, ConversionJob.status == "queued"
-            )
-        ).all()
-    svc.dispatch(list(queued))
-    with svc.sessions() as session:
-        version = session.get(ModelVersion, version_id)
-        body = version_shape(version)
-        location = url_for("versions.get_version", name=version.model.name, ref=str(version.number))
-    response = jsonify(body)
-    response.status_code = status
-    response.headers["Location"] = location
+def _accepted(version: ModelVersion):
+    """202 with the version and its queued jobs; they reach the workers once this commits."""
+    response = jsonify(version_shape(version))
+    response.status_code = 202
+    response.headers["Location"] = url_for(
+        "versions.get_version", name=version.model.name, ref=str(version.number)
+    )
     return response
 
 
@@ -149,12 +140,10 @@ def list_versions(name: str):
         404: NotFound
         422: Invalid
     """
-    with services().sessions() as session:
-        model = catalog.get_model(session, name)
-        versions, cursor = catalog.list_versions(
-            session, model, cursor=request.args.get("cursor", "")
-        )
-        return jsonify(versions=[version_shape(v) for v in versions], next_cursor=cursor)
+    session = db()
+    model = catalog.get_model(session, name)
+    versions, cursor = catalog.list_versions(session, model, cursor=request.args.get("cursor", ""))
+    return jsonify(versions=[version_shape(v) for v in versions], next_cursor=cursor)
 
 
 @blueprint.get("/versions/<ref>")
@@ -170,9 +159,9 @@ def get_version(name: str, ref: str):
               schema: Version
         404: NotFound
     """
-    with services().sessions() as session:
-        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-        return jsonify(version_shape(version))
+    session = db()
+    version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+    return jsonify(version_shape(version))
 
 
 @blueprint.post("/versions/<ref>/conversions")
@@ -196,20 +185,10 @@ def rerun_conversions(name: str, ref: str):
         422: Invalid
     """
     body = request.get_json(silent=True) or {}
-    with services().sessions.begin() as session:
-        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-        planned = uploads.plan_targets(version.source_kind, [])
-        targets = body.get("targets") or planned or ["describe"]
-        allowed = set(planned) | set(uploads.OPTIONAL_TARGETS) if planned else {"describe"}
-        unknown = [t for t in targets if t not in allowed]
-        if unknown or not isinstance(targets, list):
-            raise InvalidRequest(
-                f"cannot convert a {version.source_kind} into {', '.join(map(str, unknown))}: "
-                f"choose from {', '.join(sorted(allowed))}"
-            )
-        jobs.requeue(session, version, targets, actor())
-        version_id = version.id
-    return _respond_with_version(version_id, status=202)
+    session = db()
+    version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+    uploads.rerun_conversions(session, version, body.get("targets"), actor())
+    return _accepted(version)
 
 
 @blueprint.get("/versions/<ref>/artifacts/<kind>")
@@ -258,13 +237,13 @@ def download_artifact(name: str, ref: str, kind: str):
             Content-Range: ContentRange
     """
     svc = services()
-    with svc.sessions.begin() as session:
-        version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-        artifact = find_artifact(version, kind)
-        if svc.settings.audit_downloads:
-            record_download(session, version, artifact, actor(), request.headers.get("Range"))
-        session.expunge(artifact)
-        download_name = f"{name}-v{version.number}-{artifact.filename or kind}"
+    session = db()
+    version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+    artifact = find_artifact(version, kind)
+    if svc.settings.audit_downloads:
+        record_download(session, version, artifact, actor(), request.headers.get("Range"))
+    session.expunge(artifact)
+    download_name = f"{name}-v{version.number}-{artifact.filename or kind}"
     etag = f'"{artifact.sha256}"'
     headers = {
         "ETag": etag,

@@ -41,7 +41,8 @@ def cli_actor() -> str:
 @contextmanager
 def database(data_dir: Path | None) -> Iterator[Session]:
     """A transaction on the configured registry database, which must be migrated."""
-    from registry.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+    from registry.db import SchemaOutOfDate, check_schema, make_engine
+    from registry.services import open_sessions
 
     settings = Settings.from_env(**({"data_dir": data_dir} if data_dir else {}))
     engine = make_engine(settings.effective_database_url)
@@ -50,7 +51,7 @@ def database(data_dir: Path | None) -> Iterator[Session]:
             check_schema(engine)
         except SchemaOutOfDate as error:
             raise click.ClickException(str(error)) from None
-        with make_sessionmaker(engine).begin() as session:
+        with open_sessions(engine).begin() as session:
             yield session
     finally:
         engine.dispose()
@@ -69,12 +70,13 @@ def store_secret(path: Path, secret: str) -> None:
 def issue_first_admin_token(settings: Settings) -> Path | None:
     """On a registry's first start: create the `admin` token, store it in the data directory
     for the CLI, and print it this once. Returns the file, or None when tokens exist already."""
-    from registry.db import make_engine, make_sessionmaker
+    from registry.db import make_engine
     from registry.domain.ledger import tokens
+    from registry.services import open_sessions
 
     engine = make_engine(settings.effective_database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
+        with open_sessions(engine).begin() as session:
             issued = tokens.issue_first_admin(session, actor="registry-up")
             if issued is None:
                 return None

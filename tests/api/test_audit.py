@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from registry.db import upgrade
 from registry.domain import catalog
 from registry.domain.ledger import tokens
-from registry.services import Services
 from registry.settings import Settings
+from registry.wiring import build_services
 from tests.cli.invoke import registry_cli
 from tests.conftest import (
     API_BROKER,
@@ -161,9 +161,7 @@ def test_row_altered_in_the_database_is_reported_at_its_sequence_number(own_regi
 def test_postgres_refuses_update_delete_and_truncate_of_audit_events(postgres_schema_url, tmp_path):
     url = postgres_schema_url()
     upgrade(url)
-    services = Services.from_settings(
-        Settings(data_dir=tmp_path, database_url=url, broker_url=API_BROKER)
-    )
+    services = build_services(Settings(data_dir=tmp_path, database_url=url, broker_url=API_BROKER))
     with services.sessions.begin() as session:
         catalog.create_model(session, "audited", actor="tests")
         tokens.create_token(session, "someone", "read", "tests")

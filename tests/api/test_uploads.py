@@ -9,13 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from registry.db import make_engine, make_sessionmaker
+from registry.db import make_engine
 from registry.db.models import ModelVersion
-from registry.services import Services
+from registry.services import Services, open_sessions
 from registry.settings import Settings
 from registry.storage.s3 import S3Storage, make_client
 from tests.conftest import API_BROKER, start_live_registry
 from tests.files import fake_tflite, tar_gz, zip_file
+from workers.dispatch import CeleryJobQueue
 
 
 def stored_keys(registry) -> set[str]:
@@ -198,7 +199,7 @@ def test_failed_storage_write_leaves_no_version_row(tmp_path, postgres_schema_ur
         "registry", "artifacts", make_client("http://127.0.0.1:9", "k", "s", max_attempts=1)
     )
     engine = make_engine(settings.database_url)
-    services = Services(settings, engine, make_sessionmaker(engine), dead_s3, lambda ids: ids)
+    services = Services(settings, engine, open_sessions(engine), dead_s3, CeleryJobQueue(settings))
     live, stop = start_live_registry(settings, services)
     try:
         response = live.upload("m", fake_tflite(tmp_path / "m.tflite"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from registry.db.models import Alias, Model, utcnow
 from registry.domain.catalog import models as catalog
@@ -17,6 +17,8 @@ class AliasGated(Conflict):
     """The version has variants that failed parity or failed to convert."""
 
     title = "Version failed its checks"
+    # Someone tried to promote a failing model: the refusal's audit event is kept.
+    on_record = True
 
     def __init__(self, detail: str, failures: list[dict]) -> None:
         super().__init__(detail)
@@ -24,7 +26,7 @@ class AliasGated(Conflict):
 
 
 def set_alias(
-    sessions: sessionmaker[Session],
+    session: Session,
     model_name: str,
     alias_name: str,
     version_number: int,
@@ -34,44 +36,38 @@ def set_alias(
 ) -> Alias:
     """Point an alias at a version. A version with failed variants is refused unless forced.
 
-    A refusal is itself audited (someone tried to promote a failing model), so it commits its
-    event before raising; a forced move records the figures it overrode.
+    A refusal records its audit event and raises `AliasGated`, whose unit of work commits
+    anyway; a forced move records the figures it overrode.
     """
     validate_name("alias", alias_name)
-    with sessions.begin() as session:
-        model = locked_model(session, model_name)
-        version = catalog.resolve_version(session, model, str(version_number))
-        alias = session.get(Alias, (model.id, alias_name))
-        previous = alias.version.number if alias else None
-        failures = [_figures(problem) for problem in version_problems(version)]
-        details = {"version": version.number, "previous_version": previous}
-        subject = audit.alias_subject(model.name, alias_name)
-        if failures and not force:
-            details["failures"] = failures
-            audit.record(
-                session, actor, "alias.refused", subject, model=model.name, details=details
-            )
-            refusal = AliasGated(
-                f"version {version.number} of {model.name!r} has failed variants "
-                f'({"; ".join(f["summary"] for f in failures)}); send "force": true to move '
-                f"{alias_name!r} anyway",
-                failures,
-            )
-        else:
-            if alias is None:
-                alias = Alias(model_id=model.id, name=alias_name, version_id=version.id)
-                session.add(alias)
-            alias.version = version
-            alias.updated_at = utcnow()
-            alias.updated_by = actor
-            session.flush()
-            if failures:
-                details.update(forced=True, failures=failures)
-            action = "alias.set" if previous is None else "alias.moved"
-            audit.record(session, actor, action, subject, model=model.name, details=details)
-            _ = alias.model.name, alias.version.number  # loaded for the caller's response
-            return alias
-    raise refusal
+    model = locked_model(session, model_name)
+    version = catalog.resolve_version(session, model, str(version_number))
+    alias = session.get(Alias, (model.id, alias_name))
+    previous = alias.version.number if alias else None
+    failures = [_figures(problem) for problem in version_problems(version)]
+    details = {"version": version.number, "previous_version": previous}
+    subject = audit.alias_subject(model.name, alias_name)
+    if failures and not force:
+        details["failures"] = failures
+        audit.record(session, actor, "alias.refused", subject, model=model.name, details=details)
+        raise AliasGated(
+            f"version {version.number} of {model.name!r} has failed variants "
+            f'({"; ".join(f["summary"] for f in failures)}); send "force": true to move '
+            f"{alias_name!r} anyway",
+            failures,
+        )
+    if alias is None:
+        alias = Alias(model_id=model.id, name=alias_name, version_id=version.id)
+        session.add(alias)
+    alias.version = version
+    alias.updated_at = utcnow()
+    alias.updated_by = actor
+    session.flush()
+    if failures:
+        details.update(forced=True, failures=failures)
+    action = "alias.set" if previous is None else "alias.moved"
+    audit.record(session, actor, action, subject, model=model.name, details=details)
+    return alias
 
 
 def locked_model(session: Session, name: str) -> Model:

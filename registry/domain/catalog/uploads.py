@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from registry.archives.limits import ArchiveLimits
 from registry.db.models import Artifact, ModelVersion
@@ -23,6 +23,7 @@ from registry.vocabulary import (
     DEFAULT_TARGETS,
     DESCRIBE,
     EXAMPLE_INPUTS_KIND,
+    OPTIONAL_TARGETS,
     SOURCE_KINDS,
     TARGET_KINDS,
     validate_name,
@@ -167,9 +168,7 @@ def parse_declared_sha256(text: str) -> str | None:
     return text
 
 
-def discard_blobs(
-    sessions: sessionmaker[Session], storage: Storage, blobs: list[WrittenBlob | None]
-) -> None:
+def discard_blobs(session: Session, storage: Storage, blobs: list[WrittenBlob | None]) -> None:
     """Remove the bytes of a refused upload.
 
     A blob written straight to its content key may be the same bytes an earlier version
@@ -178,12 +177,10 @@ def discard_blobs(
     for blob in blobs:
         if blob is None:
             continue
-        if blob.at_content_key:
-            with sessions() as session:
-                if session.scalar(
-                    select(Artifact.id).where(Artifact.storage_key == blob.temp_key).limit(1)
-                ):
-                    continue
+        if blob.at_content_key and session.scalar(
+            select(Artifact.id).where(Artifact.storage_key == blob.temp_key).limit(1)
+        ):
+            continue
         storage.delete(blob.temp_key)
 
 
@@ -201,7 +198,7 @@ def plan_targets(source_kind: str, requested: list[str]) -> list[str]:
 
 
 def create_version(
-    sessions: sessionmaker[Session],
+    session: Session,
     storage: Storage,
     settings: Settings,
     *,
@@ -211,12 +208,12 @@ def create_version(
     options: UploadOptions,
     example_inputs: WrittenBlob | None,
     actor: str,
-) -> int:
+) -> ModelVersion:
     """Check an uploaded blob, make it visible, and record the version with its jobs.
 
-    Any refusal removes the temporary bytes; the rows are written in one transaction only
-    after the bytes sit under their content key, so a version never points at missing bytes.
-    Returns the new version's id.
+    Any refusal removes the temporary bytes; the rows are added to the caller's unit of work
+    only after the bytes sit under their content key, so a version never points at missing
+    bytes. (A unit of work that then fails to commit leaves the bytes unreferenced, for `gc`.)
     """
     temporary = [blob for blob in (source, example_inputs) if blob is not None]
     filename = catalog.safe_filename(filename)
@@ -230,70 +227,85 @@ def create_version(
         source_key = storage.promote(source)
         example_key = storage.promote(example_inputs) if example_inputs else None
     except BaseException:
-        discard_blobs(sessions, storage, temporary)
+        discard_blobs(session, storage, temporary)
         raise
 
-    with sessions.begin() as session:
-        model = catalog.get_or_create_model(session, model_name, actor)
-        version = ModelVersion(
-            model=model,
-            number=catalog.allocate_version_number(session, model),
-            source_kind=detected.kind,
-            source_filename=filename,
-            options={
-                **options.conversion_options(),
-                "targets": targets,
-                "packaging": detected.packaging,
-                "root": detected.root,
-                "checkpoint_prefix": detected.checkpoint_prefix,
-            },
-            tags=options.tags,
+    model = catalog.get_or_create_model(session, model_name, actor)
+    version = ModelVersion(
+        model=model,
+        number=catalog.allocate_version_number(session, model),
+        source_kind=detected.kind,
+        source_filename=filename,
+        options={
+            **options.conversion_options(),
+            "targets": targets,
+            "packaging": detected.packaging,
+            "root": detected.root,
+            "checkpoint_prefix": detected.checkpoint_prefix,
+        },
+        tags=options.tags,
+        created_by=actor,
+    )
+    session.add(version)
+    session.add(
+        Artifact(
+            version=version,
+            kind=detected.kind,
+            sha256=source.sha256,
+            size=source.size,
+            storage_key=source_key,
+            packaging=detected.packaging,
+            filename=filename,
             created_by=actor,
         )
-        session.add(version)
+    )
+    if example_inputs is not None:
         session.add(
             Artifact(
                 version=version,
-                kind=detected.kind,
-                sha256=source.sha256,
-                size=source.size,
-                storage_key=source_key,
-                packaging=detected.packaging,
-                filename=filename,
+                kind=EXAMPLE_INPUTS_KIND,
+                sha256=example_inputs.sha256,
+                size=example_inputs.size,
+                storage_key=example_key,
+                filename="example_inputs.npz",
                 created_by=actor,
             )
         )
-        if example_inputs is not None:
-            session.add(
-                Artifact(
-                    version=version,
-                    kind=EXAMPLE_INPUTS_KIND,
-                    sha256=example_inputs.sha256,
-                    size=example_inputs.size,
-                    storage_key=example_key,
-                    filename="example_inputs.npz",
-                    created_by=actor,
-                )
-            )
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            "version.uploaded",
-            audit.version_subject(model.name, version.number),
-            model=model.name,
-            details={
-                "source_kind": detected.kind,
-                "filename": filename,
-                "sha256": source.sha256,
-                "size": source.size,
-                "example_inputs_sha256": example_inputs.sha256 if example_inputs else None,
-                "options": version.options,
-                "tags": version.tags,
-            },
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "version.uploaded",
+        audit.version_subject(model.name, version.number),
+        model=model.name,
+        details={
+            "source_kind": detected.kind,
+            "filename": filename,
+            "sha256": source.sha256,
+            "size": source.size,
+            "example_inputs_sha256": example_inputs.sha256 if example_inputs else None,
+            "options": version.options,
+            "tags": version.tags,
+        },
+    )
+    # A .tflite source still gets one job: describing its signature in a worker.
+    for target in targets or [DESCRIBE]:
+        jobs.queue_job(session, version, target, actor)
+    session.flush()
+    return version
+
+
+def rerun_conversions(
+    session: Session, version: ModelVersion, requested: list[str] | None, actor: str
+) -> None:
+    """Queue a version's conversions again: the requested targets, or its planned ones."""
+    planned = plan_targets(version.source_kind, [])
+    targets = requested or planned or [DESCRIBE]
+    allowed = set(planned) | set(OPTIONAL_TARGETS) if planned else {DESCRIBE}
+    if not isinstance(targets, list) or any(t not in allowed for t in targets):
+        unknown = [t for t in targets if t not in allowed] if isinstance(targets, list) else []
+        raise InvalidRequest(
+            f"cannot convert a {version.source_kind} into {', '.join(map(str, unknown))}: "
+            f"choose from {', '.join(sorted(allowed))}"
         )
-        # A .tflite source still gets one job: describing its signature in a worker.
-        for target in targets or [DESCRIBE]:
-            jobs.queue_job(session, version, target, actor)
-        session.flush()
-        return version.id
+    jobs.requeue(session, version, targets, actor)

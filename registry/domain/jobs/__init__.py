@@ -1,9 +1,11 @@
 """Conversion jobs: the database's record of what must run, claimed under leases, and the
 status a version takes from its jobs.
 
-`queue` holds the job lifecycle (`queue_job`, `claim`, `lease_kept`, `finish`, `fail`,
-`requeue`, `stranded`) and a version's status (`refresh_version_status`, `version_problems`);
-`statistics` reads figures about jobs for `/metrics` and the job log lines.
+- `queue`: the job lifecycle (`queue_job`, `claim`, `renew_lease`, `finish`, `fail`,
+  `requeue`, `stranded`), jobs sent after commit, and a version's status
+  (`refresh_version_status`, `version_problems`);
+- `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`);
+- `statistics`: figures about jobs for `/metrics` and the job log lines.
 """
 
 from registry.domain.jobs.queue import (
@@ -11,31 +13,45 @@ from registry.domain.jobs.queue import (
     fail,
     finish,
     latest_jobs,
-    lease_kept,
     mark_dispatched,
     queue_job,
     record_job_event,
     refresh_version_status,
+    renew_lease,
     requeue,
+    send_after_commit,
     stranded,
+    take_jobs_to_send,
     unsettled_versions,
     version_problems,
 )
 from registry.domain.jobs.statistics import job_statistics, job_summary
+from registry.domain.jobs.variants import (
+    find_reusable,
+    record_signature,
+    record_variant,
+    reuse_variant,
+)
 
 __all__ = [
     "claim",
     "fail",
+    "find_reusable",
     "finish",
     "job_statistics",
     "job_summary",
     "latest_jobs",
-    "lease_kept",
+    "renew_lease",
+    "send_after_commit",
+    "take_jobs_to_send",
     "mark_dispatched",
     "queue_job",
     "record_job_event",
+    "record_signature",
+    "record_variant",
     "refresh_version_status",
     "requeue",
+    "reuse_variant",
     "stranded",
     "unsettled_versions",
     "version_problems",

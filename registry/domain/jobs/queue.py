@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
 from registry.domain.ledger import audit
+
+_JOBS_TO_SEND = "registry.jobs.to_send"
 
 
 def queue_job(
@@ -30,7 +29,19 @@ def queue_job(
     session.add(job)
     session.flush()
     record_job_event(session, job, "job.queued", {"options": job.options})
+    send_after_commit(session, job)
     return job
+
+
+def send_after_commit(session: Session, job: ConversionJob) -> None:
+    """Have the job published to the workers once this transaction commits (never before:
+    a worker must find the row it is sent)."""
+    session.info.setdefault(_JOBS_TO_SEND, []).append(job.id)
+
+
+def take_jobs_to_send(session: Session) -> list[int]:
+    """The jobs a just-committed transaction queued, for its after-commit hook to publish."""
+    return session.info.pop(_JOBS_TO_SEND, [])
 
 
 def record_job_event(session: Session, job: ConversionJob, action: str, details: dict) -> None:
@@ -46,74 +57,52 @@ def record_job_event(session: Session, job: ConversionJob, action: str, details:
     )
 
 
-def mark_dispatched(sessions: sessionmaker[Session], job_ids: list[int]) -> None:
-    with sessions.begin() as session:
-        session.execute(
-            update(ConversionJob)
-            .where(ConversionJob.id.in_(job_ids))
-            .values(dispatched_at=utcnow())
-        )
+def mark_dispatched(session: Session, job_ids: list[int]) -> None:
+    session.execute(
+        update(ConversionJob).where(ConversionJob.id.in_(job_ids)).values(dispatched_at=utcnow())
+    )
 
 
 def claim(
-    sessions: sessionmaker[Session],
-    job_id: int,
-    worker: str,
-    lease_seconds: int,
-    task_id: str = "",
+    session: Session, job_id: int, worker: str, lease_seconds: int, task_id: str = ""
 ) -> bool:
     """Take a job for this worker: it must be queued, or running under an expired lease.
 
     The conditional UPDATE is the lock: of two deliveries of one job, only one claims it.
     """
     now = utcnow()
-    with sessions.begin() as session:
-        claimed = session.execute(
-            update(ConversionJob)
-            .where(
-                ConversionJob.id == job_id,
-                or_(
-                    ConversionJob.status == "queued",
-                    (ConversionJob.status == "running") & (ConversionJob.lease_expires_at < now),
-                ),
-            )
-            .values(
-                status="running",
-                attempts=ConversionJob.attempts + 1,
-                started_at=now,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                worker=worker,
-            )
-        ).rowcount
-        if claimed:
-            job = session.get(ConversionJob, job_id)
-            details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
-            record_job_event(session, job, "job.started", details)
-            refresh_version_status(session, job.version)
+    claimed = session.execute(
+        update(ConversionJob)
+        .where(
+            ConversionJob.id == job_id,
+            or_(
+                ConversionJob.status == "queued",
+                (ConversionJob.status == "running") & (ConversionJob.lease_expires_at < now),
+            ),
+        )
+        .values(
+            status="running",
+            attempts=ConversionJob.attempts + 1,
+            started_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            worker=worker,
+        )
+    ).rowcount
+    if claimed:
+        job = session.get(ConversionJob, job_id)
+        details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
+        record_job_event(session, job, "job.started", details)
+        refresh_version_status(session, job.version)
     return bool(claimed)
 
 
-@contextmanager
-def lease_kept(sessions: sessionmaker[Session], job_id: int, lease_seconds: int) -> Iterator[None]:
-    """Renew a running job's lease in the background, so only a dead worker's job expires."""
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(lease_seconds / 3):
-            with sessions.begin() as session:
-                session.execute(
-                    update(ConversionJob)
-                    .where(ConversionJob.id == job_id, ConversionJob.status == "running")
-                    .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-                )
-
-    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+def renew_lease(session: Session, job_id: int, lease_seconds: int) -> None:
+    """Push a running job's lease out: only a dead worker's job expires."""
+    session.execute(
+        update(ConversionJob)
+        .where(ConversionJob.id == job_id, ConversionJob.status == "running")
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
 
 
 def finish(session: Session, job: ConversionJob, outcome: dict) -> None:
@@ -138,6 +127,8 @@ def fail(
     details = {"attempt": job.attempts, "error": message, "requeued": requeue}
     record_job_event(session, job, "job.failed", details)
     refresh_version_status(session, job.version)
+    if requeue:
+        send_after_commit(session, job)
     return requeue
 
 

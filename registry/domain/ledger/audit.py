@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db.models import AuditChainHead, AuditEvent, utcnow
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
@@ -61,16 +61,21 @@ def record(
     pending.append(PendingEvent(actor, action, subject, model, json_native(details or {})))
 
 
-@event.listens_for(Session, "before_commit")
+def install(sessions: sessionmaker[Session]) -> None:
+    """Append recorded events when the sessions of `sessions` commit (only those: a Session of
+    anyone else's in the process is left alone)."""
+    event.listen(sessions, "before_commit", _append_pending)
+    event.listen(sessions, "after_transaction_end", _discard_pending)
+
+
 def _append_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending:
         _append(session, pending)
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _discard_pending(session: Session, transaction) -> None:
-    # A rolled-back transaction takes its events with it.
+    # A rolled-back transaction takes its events with it; a savepoint's end is not the end.
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
 

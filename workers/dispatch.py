@@ -1,0 +1,55 @@
+"""The job queue the registry sends conversion jobs through: Celery, on the configured broker."""
+
+from __future__ import annotations
+
+import logging
+
+from kombu import Connection
+
+from registry.logs import current_request_id
+from registry.settings import Settings
+from workers.celery_app import make_celery, prepared_broker_url
+
+log = logging.getLogger(__name__)
+
+RUN_CONVERSION = "workers.tasks.run_conversion"
+# A broker that does not answer within these is treated as down: the job stays queued in the
+# database and the sweep sends it later, so neither an upload nor a worker waits on it.
+CONNECT_TIMEOUT_SECONDS = 3.0
+PUBLISH_TIMEOUT_SECONDS = 5.0
+CHECK_TIMEOUT_SECONDS = 1.0
+
+
+class CeleryJobQueue:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.celery = make_celery(settings)
+
+    def send(self, job_ids: list[int]) -> list[int]:
+        sent = []
+        # The task logs under the request id that queued the job, on whichever machine.
+        request_id = current_request_id()
+        carried = {"request_id": request_id} if request_id else {}
+        try:
+            with self.celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT_SECONDS)
+                for job_id in job_ids:
+                    self.celery.send_task(
+                        RUN_CONVERSION,
+                        args=[job_id],
+                        kwargs=carried,
+                        connection=connection,
+                        retry=False,
+                        timeout=PUBLISH_TIMEOUT_SECONDS,
+                    )
+                    sent.append(job_id)
+        except Exception as error:  # a broker outage must not fail the upload
+            log.warning("broker refused jobs %s, the sweep will resend them: %s", job_ids, error)
+        return sent
+
+    def check(self) -> None:
+        url = prepared_broker_url(self.settings)
+        with Connection(url, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:
+            # One attempt: readiness is asked again every few seconds anyway, and a probe that
+            # waits on retries makes the prober time out instead of hearing which part is down.
+            connection.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT_SECONDS)
