@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -13,6 +14,7 @@ import sys
 import tarfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -115,12 +117,26 @@ def test_registry_up_converts_an_upload_to_ready_and_stops_cleanly(registry_up, 
     assert hashlib.sha256(tflite.content).hexdigest() == listed["sha256"]
     assert (data_dir / "registry.sqlite").exists()
 
+    workers_before = processes_serving(data_dir)
     os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     leftovers = subprocess.run(
         ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
     ).stdout.split()
+    assert workers_before, "the worker was not found running"
     assert leftovers == []
+    assert processes_serving(data_dir) == []
+
+
+def processes_serving(data_dir: Path) -> list[int]:
+    """Processes started for this data directory (`registry up`'s worker and its children)."""
+    marker = f"REGISTRY_DATA_DIR={data_dir}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+    return found
 
 
 def test_registry_up_prints_the_admin_token_once_and_stores_it_for_the_cli_mode_0600(registry_up):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -98,7 +100,10 @@ def up(host: str, port: int, data_dir: Path | None) -> None:
     issue_first_admin_token(settings)
 
     env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir)}
-    worker_process = subprocess.Popen([sys.executable, "-m", "registry.cli", "worker"], env=env)
+    # A process group of its own, so stopping takes the worker's pool children down with it.
+    worker_process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "worker"], env=env, start_new_session=True
+    )
     os.environ["REGISTRY_DATA_DIR"] = str(settings.data_dir)
     server = make_server(host, port, create_app(settings), threaded=True)
 
@@ -116,12 +121,28 @@ def up(host: str, port: int, data_dir: Path | None) -> None:
         pass
     finally:
         server.server_close()
-        worker_process.terminate()
-        try:
-            worker_process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker_process.kill()
+        _stop_process_group(worker_process)
         lock.close()
+
+
+def _stop_process_group(leader: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM a process group, wait (bounded) until every member has exited, then SIGKILL
+    whatever is left."""
+    group = leader.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        leader.wait(timeout=timeout)
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    leader.wait()
 
 
 def _lock_data_dir(data_dir: Path):
