@@ -294,12 +294,15 @@ def _range_applies(etag: str, size: int) -> bool:
     """Whether `make_conditional` should serve the Range asked for; if not, it answers 304 or
     sends the whole file.
 
-    Two cases werkzeug gets wrong: a current If-None-Match answers 304 before any Range is
-    looked at (RFC 9110 13.2.2), and a suffix range longer than the file means the whole file
-    (RFC 9110 14.1.2), not 416.
+    werkzeug reads the Range before If-None-Match and refuses with 416 whatever it cannot serve;
+    RFC 9110 answers a current If-None-Match with 304 first (13.2.2), ignores a range unit it
+    does not know (14.2) and reads a suffix longer than the file as the whole file (14.1.2).
+    One range is served; a malformed or multiple one is ignored, as the RFC allows.
     """
+    asked = request.range
+    if asked is None or asked.units != "bytes" or len(asked.ranges) != 1:
+        return False
     if not is_resource_modified(request.environ, etag):
         return False
-    asked = request.range
-    suffix = asked is not None and len(asked.ranges) == 1 and asked.ranges[0][0] < 0
-    return not (suffix and -asked.ranges[0][0] >= size)
+    start, _ = asked.ranges[0]
+    return not (start < 0 and -start >= size)
