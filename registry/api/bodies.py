@@ -91,7 +91,7 @@ def json_body(shape: Body, *, required: bool = True) -> Any:
     except ValidationError as error:
         raise InvalidRequest(f"the body {' '.join(error.messages)}") from error
     if not isinstance(body, dict):
-        raise InvalidRequest(f"send a JSON object, not a JSON {type(body).__name__}")
+        raise InvalidRequest("the body must be a JSON object, {...}")
     return load(shape, body)
 
 
