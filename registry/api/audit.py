@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
+from registry.api import bodies, shapes
 from registry.api.unit_of_work import db
 from registry.domain.ledger import audit
-from registry.errors import InvalidRequest
 
 blueprint = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 
@@ -17,30 +17,8 @@ def list_events():
     ---
     get:
       parameters:
-        - name: model
-          in: query
-          schema: {type: string}
-        - name: actor
-          in: query
-          description: a token name
-          schema: {type: string}
-        - name: action
-          in: query
-          description: an action (`alias.moved`) or a family (`job.*`)
-          schema: {type: string}
-        - name: since
-          in: query
-          description: events at or after this time
-          schema: {type: string, format: date-time}
-        - name: until
-          in: query
-          description: events before this time
-          schema: {type: string, format: date-time}
-        - Cursor
-        - name: limit
-          in: query
-          description: events per page, clamped to 1-1000
-          schema: {type: integer}
+        - in: query
+          schema: AuditQuery
       responses:
         200:
           description: A page of events.
@@ -49,16 +27,11 @@ def list_events():
               schema: AuditPage
         422: Invalid
     """
-    try:
-        limit = int(request.args.get("limit", audit.PAGE_SIZE))
-    except ValueError as error:
-        raise InvalidRequest("limit must be a whole number of events") from error
-    where = audit.EventFilter.from_query(request.args)
+    asked = bodies.query(bodies.AuditQuery())
+    where = audit.EventFilter.from_query(asked)
     session = db()
-    events, cursor = audit.list_events(
-        session, where, cursor=request.args.get("cursor", ""), limit=limit
-    )
-    return jsonify(events=events, next_cursor=cursor)
+    events, cursor = audit.list_events(session, where, cursor=asked["cursor"], limit=asked["limit"])
+    return jsonify(shapes.AuditPage().dump({"events": events, "next_cursor": cursor}))
 
 
 @blueprint.get("/verify")
@@ -74,4 +47,4 @@ def verify():
               schema: ChainVerification
     """
     session = db()
-    return jsonify(audit.verify_chain(session))
+    return jsonify(shapes.ChainVerification().dump(audit.verify_chain(session)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from registry.api import services
+from registry.api import services, shapes
 from registry.api.problems import problem
 from registry.storage import StorageError
 
@@ -24,7 +24,7 @@ def healthz():
             application/json:
               schema: Health
     """
-    return jsonify(status="ok")
+    return jsonify(shapes.Health().dump({"status": "ok"}))
 
 
 @blueprint.get("/readyz")
@@ -57,4 +57,8 @@ def readyz():
         failures.append(f"broker: {error}")
     if failures:
         return problem(503, "Not ready", "; ".join(failures), retry_after=5)
-    return jsonify(status="ready", database="ok", storage="ok", broker="ok")
+    return jsonify(
+        shapes.Readiness().dump(
+            {"status": "ready", "database": "ok", "storage": "ok", "broker": "ok"}
+        )
+    )

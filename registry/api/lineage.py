@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
+from registry.api import bodies, shapes
 from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import lineage
-from registry.errors import InvalidRequest
 
 blueprint = Blueprint("lineage", __name__, url_prefix="/api/v1")
 
@@ -22,9 +22,8 @@ def version_lineage(name: str, ref: str):
     ---
     get:
       parameters:
-        - name: format
-          in: query
-          schema: {type: string, enum: [json, dot], default: json}
+        - in: query
+          schema: LineageQuery
       responses:
         200:
           description: The graph.
@@ -36,15 +35,13 @@ def version_lineage(name: str, ref: str):
         404: NotFound
         422: Invalid
     """
-    wanted = request.args.get("format", "json")
-    if wanted not in ("json", "dot"):
-        raise InvalidRequest(f"unknown format {wanted!r}: use json or dot")
+    wanted = bodies.query(bodies.LineageQuery())["format"]
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
     graph = lineage.lineage_of(version)
     if wanted == "dot":
         return Response(lineage.to_dot(graph), mimetype=DOT_MEDIA_TYPE)
-    return jsonify(graph)
+    return jsonify(shapes.Lineage().dump(graph))
 
 
 @blueprint.get("/artifacts/<sha256>")
@@ -63,4 +60,4 @@ def artifact_holders(sha256: str):
     """
     session = db()
     holders = lineage.holders_of(session, sha256)
-    return jsonify(sha256=sha256.lower(), holders=holders)
+    return jsonify(shapes.ArtifactHolders().dump({"sha256": sha256.lower(), "holders": holders}))

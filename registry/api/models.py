@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
+from registry.api import bodies, shapes
 from registry.api.auth import actor, requires
-from registry.api.shapes import alias_shape, model_shape
 from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import aliases
-from registry.errors import InvalidRequest
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidRequest("send a JSON object with Content-Type: application/json")
-    return body
 
 
 @blueprint.post("/models")
@@ -42,19 +34,16 @@ def create_model():
         409: Conflict
         422: Invalid
     """
-    body = json_body()
-    tags = body.get("tags") or {}
-    if not isinstance(tags, dict):
-        raise InvalidRequest("tags must be a JSON object")
+    body = bodies.json_body(bodies.NewModel())
     session = db()
     model = catalog.create_model(
         session,
-        str(body.get("name", "")),
-        description=str(body.get("description", "")),
-        tags=tags,
+        body["name"],
+        description=body["description"],
+        tags=body["tags"],
         actor=actor(),
     )
-    return jsonify(model_shape(model)), 201
+    return jsonify(shapes.Model().dump(model)), 201
 
 
 @blueprint.get("/models")
@@ -63,15 +52,8 @@ def list_models():
     ---
     get:
       parameters:
-        - name: q
-          in: query
-          description: only models whose name contains this text
-          schema: {type: string}
-        - name: tag
-          in: query
-          description: "`key:value`: only models with this tag"
-          schema: {type: string}
-        - Cursor
+        - in: query
+          schema: ModelQuery
       responses:
         200:
           description: A page of models.
@@ -80,14 +62,15 @@ def list_models():
               schema: ModelList
         422: Invalid
     """
+    asked = bodies.query(bodies.ModelQuery())
     session = db()
     models, cursor = catalog.list_models(
         session,
-        query=request.args.get("q", ""),
-        tag=request.args.get("tag", ""),
-        cursor=request.args.get("cursor", ""),
+        query=asked["q"],
+        tag=asked["tag"],
+        cursor=asked["cursor"],
     )
-    return jsonify(models=[model_shape(m) for m in models], next_cursor=cursor)
+    return jsonify(shapes.ModelList().dump({"models": models, "next_cursor": cursor}))
 
 
 @blueprint.get("/models/<name>")
@@ -105,8 +88,7 @@ def get_model(name: str):
     """
     session = db()
     model = catalog.get_model(session, name)
-    latest = model.versions[-1] if model.versions else None
-    return jsonify(model_shape(model, latest))
+    return jsonify(shapes.Model().dump(model))
 
 
 @blueprint.put("/models/<name>/aliases/<alias>")
@@ -133,14 +115,10 @@ def set_alias(name: str, alias: str):
         409: AliasRefused
         422: Invalid
     """
-    body = json_body()
-    version, force = body.get("version"), body.get("force", False)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise InvalidRequest('send {"version": N} with the version number the alias points at')
-    if not isinstance(force, bool):
-        raise InvalidRequest('"force" must be true or false')
+    body = bodies.json_body(bodies.AliasTarget())
+    version, force = body["version"], body["force"]
     moved = aliases.set_alias(db(), name, alias, version, actor(), force=force)
-    return jsonify(alias_shape(moved))
+    return jsonify(shapes.Alias().dump(moved))
 
 
 @blueprint.delete("/models/<name>/aliases/<alias>")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from flask import Flask, Response, g, json, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from registry.api import shapes
 from registry.errors import RegistryError, ServiceUnavailable
 from registry.storage import DigestMismatch, StorageError
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://tf-registry.dev/problems/"
+# What a URI path may hold as it is (RFC 3986 pchar and "/"); the rest is percent-encoded.
+PATH_CHARACTERS = "/!$&'()*+,;=:@-._~"
 
 
 def problem(
@@ -28,11 +32,16 @@ def problem(
     slug = title.lower().replace(" ", "-")
     body = {
         **(extra or {}),
-        "type": PROBLEM_TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
+        **shapes.Problem().dump(
+            {
+                "type": PROBLEM_TYPE_BASE + slug,
+                "title": title,
+                "status": status,
+                "detail": detail,
+                # The path as received, decoded: encoded again so it is a URI reference.
+                "instance": quote(request.path, safe=PATH_CHARACTERS),
+            }
+        ),
     }
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     response.headers.update(headers or {})
@@ -89,7 +98,11 @@ def register_problem_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        return problem(error.code or 500, error.name, error.description or error.name)
+        # Keep what the exception says in headers: `Allow` on 405, `Content-Range` on 416.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return problem(
+            error.code or 500, error.name, error.description or error.name, headers=headers
+        )
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
-from registry.api import services
+from registry.api import bodies, services
 from registry.api.unit_of_work import db
 from registry.archives.limits import ArchiveLimits
 from registry.archives.streams import written_chunks
 from registry.domain.catalog import serving
-from registry.errors import InvalidRequest
 
 blueprint = Blueprint("serving", __name__, url_prefix="/api/v1/models/<name>")
 
@@ -22,16 +21,8 @@ def export_serving(name: str):
     ---
     get:
       parameters:
-        - name: alias
-          in: query
-          description: an alias whose version to include; repeatable
-          schema: {type: array, items: {type: string}}
-          explode: true
-        - name: version
-          in: query
-          description: a version number or `latest` to include; repeatable
-          schema: {type: array, items: {type: string}}
-          explode: true
+        - in: query
+          schema: ServingQuery
       responses:
         200:
           description: The tar.gz, streamed.
@@ -46,13 +37,10 @@ def export_serving(name: str):
         409: Conflict
         422: Invalid
     """
-    numbers = request.args.getlist("version")
-    bad = [n for n in numbers if not (n.isdigit() or n == "latest")]
-    if bad:
-        raise InvalidRequest(f"version must be a number or 'latest', not {bad[0]!r}")
+    asked = bodies.query(bodies.ServingQuery())
     svc = services()
     session = db()
-    export = serving.plan_export(session, name, request.args.getlist("alias") + numbers)
+    export = serving.plan_export(session, name, asked["alias"] + asked["version"])
     limits = ArchiveLimits.from_settings(svc.settings)
     body = written_chunks(lambda out: serving.write_export(svc.storage, export, out, limits))
     versions = ",".join(map(str, export.numbers))

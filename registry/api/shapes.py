@@ -1,93 +1,347 @@
-"""How models, versions, artifacts and jobs look in JSON responses."""
+"""How models, versions, artifacts, jobs, lineage, audit events and tokens look in JSON answers.
+
+Each class is one response shape: views dump rows (or the domain's plain dicts) through it, and
+the OpenAPI document publishes it under the class's name, its docstring as the description.
+In an answer every field is always present, null when it has no value, unless its metadata
+says `sometimes_absent`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from flask import url_for
+from marshmallow import INCLUDE, Schema, fields, validate
 
-from registry.db.models import Alias, Artifact, ConversionJob, Model, ModelVersion
-from registry.domain.ledger.audit import iso_time
+from registry.api.fields import Computed, JSONObject, Name, Sha256, Text, Timestamp
+from registry.db.models import Artifact as ArtifactRow
+from registry.domain.inspection.detection import PACKAGINGS
+from registry.domain.ledger.tokens import SCOPES
+from registry.vocabulary import DESCRIBE, EXAMPLE_INPUTS_KIND, SOURCE_KINDS, TARGET_KINDS
 
-
-def _time(value: datetime | None) -> str | None:
-    """UTC, one spelling for every backend (SQLite hands datetimes back without a zone)."""
-    return iso_time(value) if value else None
-
-
-def model_shape(model: Model, latest: ModelVersion | None = None) -> dict[str, Any]:
-    return {
-        "name": model.name,
-        "description": model.description,
-        "tags": model.tags,
-        "created_at": _time(model.created_at),
-        "created_by": model.created_by,
-        "aliases": {alias.name: alias.version.number for alias in model.aliases},
-        "latest_version": latest.number if latest else None,
-    }
+ARTIFACT_KINDS = (*SOURCE_KINDS, *(k for k in TARGET_KINDS if k not in SOURCE_KINDS))
+JOB_TARGETS = (*TARGET_KINDS, DESCRIBE)
 
 
-def version_shape(version: ModelVersion) -> dict[str, Any]:
-    return {
-        "model": version.model.name,
-        "version": version.number,
-        "status": version.status,
-        "status_detail": version.status_detail,
-        "source_kind": version.source_kind,
-        "source_filename": version.source_filename,
-        "signature": version.signature,
-        "options": version.options,
-        "tags": version.tags,
-        "aliases": sorted(a.name for a in version.model.aliases if a.version_id == version.id),
-        "created_at": _time(version.created_at),
-        "created_by": version.created_by,
-        "artifacts": [artifact_shape(version, a) for a in version.artifacts],
-        "jobs": [job_shape(job) for job in version.jobs],
-    }
+def one_of(*choices: str, **kwargs) -> Text:
+    return Text(validate=validate.OneOf(choices), **kwargs)
 
 
-def artifact_shape(version: ModelVersion, artifact: Artifact) -> dict[str, Any]:
-    return {
-        "kind": artifact.kind,
-        "sha256": artifact.sha256,
-        "size": artifact.size,
-        "packaging": artifact.packaging,
-        "filename": artifact.filename,
-        "derived_from": artifact.parent.kind if artifact.parent else None,
-        "job_id": artifact.job_id,
-        "facts": artifact.facts,
-        "parity": artifact.parity,
-        "parity_passed": artifact.parity_passed,
-        "download_url": url_for(
-            "versions.download_artifact",
-            name=version.model.name,
-            ref=str(version.number),
-            kind=artifact.kind,
-            _external=True,
+def about(description: str) -> dict[str, str]:
+    return {"description": description}
+
+
+def artifact_kind(**kwargs) -> Text:
+    return one_of(*ARTIFACT_KINDS, EXAMPLE_INPUTS_KIND, **kwargs)
+
+
+def any_object(description: str = "", **kwargs) -> JSONObject:
+    return JSONObject(metadata=about(description) if description else {}, **kwargs)
+
+
+def optional(field: fields.Field) -> fields.Field:
+    """A field absent from some answers (rather than null)."""
+    field.metadata = {**field.metadata, "sometimes_absent": True}
+    return field
+
+
+def list_of(shape: type[Schema]) -> fields.List:
+    return fields.List(fields.Nested(shape))
+
+
+def next_cursor() -> Text:
+    return Text(
+        allow_none=True, metadata=about("pass as `cursor` for the next page; null on the last")
+    )
+
+
+class Answer(Schema):
+    """Base of the response shapes."""
+
+
+class Problem(Answer):
+    """An error (RFC 9457). Extension members may follow, e.g. `failures`."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = Text(
+        metadata={"description": "identifies the kind of problem", "format": "uri-reference"}
+    )
+    title = Text(metadata=about("short, the same for every problem of this type"))
+    status = fields.Integer(validate=validate.Range(min=400, max=599))
+    detail = Text(metadata=about("what happened and what to change"))
+    instance = Text(metadata={"description": "the request path", "format": "uri-reference"})
+
+
+class AliasRefusal(Problem):
+    """A refused alias move and the failures behind it."""
+
+    failures = fields.List(
+        fields.Dict(), metadata=about("each failure: `kind`, `problem`, `summary` and figures")
+    )
+
+
+class Job(Answer):
+    """A conversion of a version's source into one target kind."""
+
+    id = fields.Integer()
+    target = one_of(*JOB_TARGETS, attribute="target_kind")
+    status = one_of("queued", "running", "succeeded", "failed")
+    error = Text()
+    attempts = fields.Integer()
+    created_at = Timestamp()
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+    outcome = any_object("steps, converter versions, options used...")
+
+
+def download_url(artifact: ArtifactRow) -> str:
+    return url_for(
+        "versions.download_artifact",
+        name=artifact.version.model.name,
+        ref=str(artifact.version.number),
+        kind=artifact.kind,
+        _external=True,
+    )
+
+
+class Artifact(Answer):
+    """Stored bytes of a version: the upload or a converted variant."""
+
+    kind = artifact_kind()
+    sha256 = Sha256()
+    size = fields.Integer()
+    packaging = one_of(*PACKAGINGS, metadata=about("directory kinds come as archives"))
+    filename = Text()
+    derived_from = Computed(
+        lambda artifact: artifact.parent.kind if artifact.parent else None,
+        Text(allow_none=True, metadata=about("kind of the artifact it was converted from")),
+    )
+    job_id = fields.Integer(allow_none=True)
+    facts = any_object("tensor details, needs_flex, quantization...")
+    parity = any_object("the parity check's figures", allow_none=True)
+    parity_passed = fields.Boolean(allow_none=True)
+    download_url = Computed(download_url, fields.Url())
+
+
+class Version(Answer):
+    """An immutable model version, its signature, artifacts and conversion jobs."""
+
+    model = Name(attribute="model.name")
+    version = fields.Integer(attribute="number")
+    status = one_of("pending", "converting", "ready", "failed")
+    status_detail = Text()
+    source_kind = one_of(*SOURCE_KINDS)
+    source_filename = Text()
+    signature = any_object("inputs and outputs, once described", allow_none=True)
+    options = any_object("conversion options given at upload")
+    tags = any_object()
+    aliases = Computed(
+        lambda version: sorted(
+            alias.name for alias in version.model.aliases if alias.version_id == version.id
         ),
-    }
+        fields.List(Text()),
+    )
+    created_at = Timestamp()
+    created_by = Text()
+    artifacts = list_of(Artifact)
+    jobs = list_of(Job)
 
 
-def job_shape(job: ConversionJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "target": job.target_kind,
-        "status": job.status,
-        "error": job.error,
-        "attempts": job.attempts,
-        "created_at": _time(job.created_at),
-        "started_at": _time(job.started_at),
-        "finished_at": _time(job.finished_at),
-        "outcome": job.outcome,
-    }
+class VersionList(Answer):
+    """A page of versions."""
+
+    versions = list_of(Version)
+    next_cursor = next_cursor()
 
 
-def alias_shape(alias: Alias) -> dict[str, Any]:
-    return {
-        "model": alias.model.name,
-        "alias": alias.name,
-        "version": alias.version.number,
-        "updated_at": _time(alias.updated_at),
-        "updated_by": alias.updated_by,
-    }
+class Model(Answer):
+    """A named model; its versions are numbered from 1."""
+
+    name = Name()
+    description = Text()
+    tags = any_object()
+    created_at = Timestamp()
+    created_by = Text(metadata=about("the actor (token name) that created it"))
+    aliases = Computed(
+        lambda model: {alias.name: alias.version.number for alias in model.aliases},
+        fields.Dict(keys=Text(), values=fields.Integer(), metadata=about("alias: version")),
+    )
+    latest_version = Computed(
+        lambda model: model.last_version_number or None,
+        fields.Integer(allow_none=True, metadata=about("null until a version is uploaded")),
+    )
+
+
+class ModelList(Answer):
+    """A page of models."""
+
+    models = list_of(Model)
+    next_cursor = next_cursor()
+
+
+class Alias(Answer):
+    """A named pointer at a version."""
+
+    model = Name(attribute="model.name")
+    alias = Name(attribute="name")
+    version = fields.Integer(attribute="version.number")
+    updated_at = Timestamp()
+    updated_by = Text()
+
+
+class LineageNode(Answer):
+    """An artifact in the derivation graph."""
+
+    id = Text(metadata=about("the artifact's kind, unique within a version"))
+    kind = artifact_kind()
+    sha256 = Sha256()
+    size = fields.Integer()
+    packaging = one_of(*PACKAGINGS)
+    filename = Text()
+    origin = one_of("upload", "conversion")
+    created_at = Timestamp()
+    created_by = Text()
+
+
+class LineageEdge(Answer):
+    """The conversion that derived `to` from `from`."""
+
+    from_ = Text(data_key="from", attribute="from")
+    to = Text()
+    job_id = fields.Integer(allow_none=True)
+    steps = fields.List(Text())
+    converter_versions = any_object("TensorFlow, registry, Python...")
+    options = any_object()
+    worker = Text()
+    worker_host = Text()
+    task_id = Text(metadata=about("Celery task id"))
+    attempts = fields.Integer(allow_none=True)
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+    reused_from_job = fields.Integer(allow_none=True)
+    parity = any_object("the parity check's figures", allow_none=True)
+    parity_passed = fields.Boolean(allow_none=True)
+    actor = Text(metadata=about("who caused the conversion"))
+
+
+class FailedConversion(Answer):
+    """A conversion whose latest attempt failed."""
+
+    target = Text()
+    job_id = fields.Integer()
+    error = Text()
+    actor = Text()
+
+
+class Lineage(Answer):
+    """A version's derivation graph."""
+
+    model = Name()
+    version = fields.Integer()
+    status = Text()
+    uploaded_by = Text()
+    uploaded_at = Timestamp()
+    example_inputs_sha256 = Sha256(allow_none=True)
+    nodes = list_of(LineageNode)
+    edges = list_of(LineageEdge)
+    failed_conversions = list_of(FailedConversion)
+
+
+class AncestryStep(Answer):
+    """A step back, from the artifact asked about to the uploaded one."""
+
+    artifact = fields.Nested(LineageNode)
+    derived_by = fields.Nested(LineageEdge, allow_none=True)
+
+
+class Holder(Answer):
+    """One version holding the bytes."""
+
+    model = Name()
+    version = fields.Integer()
+    kind = artifact_kind()
+    status = Text()
+    aliases = fields.List(Text())
+    uploaded_by = Text()
+    uploaded_at = Timestamp()
+    source_filename = Text()
+    ancestry = list_of(AncestryStep)
+
+
+class ArtifactHolders(Answer):
+    """The versions holding some bytes, each with its ancestry back to the upload."""
+
+    sha256 = Sha256()
+    holders = list_of(Holder)
+
+
+class AuditEvent(Answer):
+    """One change; `hash` = sha256(prev_hash + canonical JSON of the other fields)."""
+
+    seq = fields.Integer()
+    time = Timestamp()
+    actor = Text()
+    action = Text(metadata=about("e.g. `version.uploaded`, `alias.moved`, `job.failed`"))
+    subject = Text(metadata=about("e.g. `model/mnist/version/3`"))
+    model = Text(allow_none=True)
+    details = any_object()
+    prev_hash = Text(validate=validate.Regexp("^[0-9a-f]{64}$"))
+    hash = Sha256()
+
+
+class AuditPage(Answer):
+    """A page of events."""
+
+    events = list_of(AuditEvent)
+    next_cursor = next_cursor()
+
+
+class ChainVerification(Answer):
+    """The audit chain recomputed."""
+
+    ok = fields.Boolean()
+    events = fields.Integer(metadata=about("how many events were checked"))
+    head_hash = optional(Text(metadata=about("the last event's hash, when ok")))
+    first_bad_seq = optional(fields.Integer(metadata=about("the first event that does not verify")))
+    reason = optional(Text())
+
+
+class Token(Answer):
+    """An access token as listed: never its secret."""
+
+    name = Name()
+    scope = one_of(*SCOPES)
+    prefix = Text(metadata=about("the secret's first characters"))
+    status = one_of("active", "revoked", "expired")
+    created_at = Timestamp()
+    created_by = Text()
+    expires_at = Timestamp(allow_none=True)
+    revoked_at = Timestamp(allow_none=True)
+    revoked_by = Text(allow_none=True)
+
+
+class IssuedToken(Token):
+    """A new token with its secret."""
+
+    token = Text(metadata=about("the secret, shown this once"))
+
+
+class TokenList(Answer):
+    """Every token."""
+
+    tokens = list_of(Token)
+
+
+class Health(Answer):
+    """The process answers."""
+
+    status = one_of("ok")
+
+
+class Readiness(Answer):
+    """Every backing service answers."""
+
+    status = one_of("ready")
+    database = one_of("ok")
+    storage = one_of("ok")
+    broker = one_of("ok")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from registry.api import bodies, shapes
 from registry.api.auth import actor, requires
-from registry.api.models import json_body
 from registry.api.unit_of_work import db
 from registry.domain.ledger import tokens
 
@@ -32,17 +32,17 @@ def create_token():
         409: Conflict
         422: Invalid
     """
-    body = json_body()
+    body = bodies.json_body(bodies.NewToken())
     session = db()
     issued = tokens.create_token(
         session,
-        str(body.get("name", "")),
-        str(body.get("scope", "read")),
+        body["name"],
+        body["scope"],
         actor(),
-        expires_at=tokens.parse_expiry(str(body.get("expires") or "")),
+        expires_at=tokens.parse_expiry(body["expires"]),
     )
     described = tokens.describe(issued.record)
-    return jsonify({**described, "token": issued.secret}), 201
+    return jsonify(shapes.IssuedToken().dump({**described, "token": issued.secret})), 201
 
 
 @blueprint.get("")
@@ -60,7 +60,7 @@ def list_tokens():
     """
     session = db()
     listed = [tokens.describe(t) for t in tokens.list_tokens(session)]
-    return jsonify(tokens=listed)
+    return jsonify(shapes.TokenList().dump({"tokens": listed}))
 
 
 @blueprint.delete("/<name>")

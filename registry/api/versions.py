@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, Response, jsonify, request, url_for
+from werkzeug.http import is_resource_modified
 
-from registry.api import services
+from registry.api import bodies, services, shapes
 from registry.api.auth import actor
 from registry.api.multipart import FormBody, read_form
-from registry.api.shapes import version_shape
 from registry.api.unit_of_work import db
 from registry.db.models import ModelVersion
 from registry.domain import catalog
@@ -20,13 +20,13 @@ from registry.domain.catalog.artifacts import (
     record_download,
     verified_stream,
 )
-from registry.domain.catalog.uploads import LimitedBlobWriter, UploadOptions
+from registry.domain.catalog.uploads import LimitedBlobWriter
 from registry.errors import InvalidRequest, UploadTooLarge
 from registry.vocabulary import validate_name
 
 blueprint = Blueprint("versions", __name__, url_prefix="/api/v1/models/<name>")
 
-FILE_FIELDS = ("file", "example_inputs")
+FILE_FIELDS = bodies.Upload.file_fields()
 MAX_EXAMPLE_INPUTS_BYTES = 256 * 1024**2
 MULTIPART_OVERHEAD = 1024**2
 
@@ -73,14 +73,14 @@ def upload_version(name: str):
         if field == "example_inputs":
             return LimitedBlobWriter(svc.storage, MAX_EXAMPLE_INPUTS_BYTES)
         # A `sha256` field sent before the file lets storage write it to its final key.
-        declared = uploads.parse_declared_sha256(fields.get("sha256", ""))
+        declared = bodies.Upload.declared_sha256(fields)
         return LimitedBlobWriter(svc.storage, limit, declared)
 
     form = read_form(request.stream, request.content_type or "", open_sink)
     source, example_inputs, filename = _close_files(form)
     session = db()
     try:
-        options = UploadOptions.from_form(form.fields)
+        options = bodies.Upload.options_of(form.fields)
     except BaseException:
         uploads.discard_blobs(session, svc.storage, [source, example_inputs])
         raise
@@ -116,7 +116,7 @@ def _close_files(form: FormBody):
 
 def _accepted(version: ModelVersion):
     """202 with the version and its queued jobs; they reach the workers once this commits."""
-    response = jsonify(version_shape(version))
+    response = jsonify(shapes.Version().dump(version))
     response.status_code = 202
     response.headers["Location"] = url_for(
         "versions.get_version", name=version.model.name, ref=str(version.number)
@@ -130,7 +130,8 @@ def list_versions(name: str):
     ---
     get:
       parameters:
-        - Cursor
+        - in: query
+          schema: Paged
       responses:
         200:
           description: A page of versions.
@@ -140,10 +141,11 @@ def list_versions(name: str):
         404: NotFound
         422: Invalid
     """
+    asked = bodies.query(bodies.Paged())
     session = db()
     model = catalog.get_model(session, name)
-    versions, cursor = catalog.list_versions(session, model, cursor=request.args.get("cursor", ""))
-    return jsonify(versions=[version_shape(v) for v in versions], next_cursor=cursor)
+    versions, cursor = catalog.list_versions(session, model, cursor=asked["cursor"])
+    return jsonify(shapes.VersionList().dump({"versions": versions, "next_cursor": cursor}))
 
 
 @blueprint.get("/versions/<ref>")
@@ -161,7 +163,7 @@ def get_version(name: str, ref: str):
     """
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-    return jsonify(version_shape(version))
+    return jsonify(shapes.Version().dump(version))
 
 
 @blueprint.post("/versions/<ref>/conversions")
@@ -184,10 +186,10 @@ def rerun_conversions(name: str, ref: str):
         404: NotFound
         422: Invalid
     """
-    body = request.get_json(silent=True) or {}
+    body = bodies.json_body(bodies.ConversionRequest(), required=False)
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-    uploads.rerun_conversions(session, version, body.get("targets"), actor())
+    uploads.rerun_conversions(session, version, body["targets"], actor())
     return _accepted(version)
 
 
@@ -231,10 +233,7 @@ def download_artifact(name: str, ref: str, kind: str):
         304:
           description: Not modified; no body.
         404: NotFound
-        416:
-          description: The range lies outside the file; no body.
-          headers:
-            Content-Range: ContentRange
+        416: RangeNotSatisfiable
     """
     svc = services()
     session = db()
@@ -245,64 +244,46 @@ def download_artifact(name: str, ref: str, kind: str):
     session.expunge(artifact)
     download_name = f"{name}-v{version.number}-{artifact.filename or kind}"
     etag = f'"{artifact.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{download_name}"',
-        "Cache-Control": "private, max-age=31536000, immutable",
-    }
-    if (
-        etag in request.headers.get("If-None-Match", "")
-        or request.headers.get("If-None-Match") == "*"
-    ):
-        return Response(status=304, headers=headers)
-    mimetype = MEDIA_TYPES.get(artifact.packaging, "application/octet-stream")
-    byte_range = _requested_range(artifact.size)
-    if byte_range is None:
-        return Response(
-            verified_stream(svc.storage, artifact),
-            headers={**headers, "Content-Length": str(artifact.size)},
-            mimetype=mimetype,
-            direct_passthrough=True,
-        )
-    start, end = byte_range
-    if start > end:
-        return Response(
-            status=416, headers={**headers, "Content-Range": f"bytes */{artifact.size}"}
-        )
-    return Response(
-        svc.storage.iter_bytes(artifact.storage_key, start, end),
-        status=206,
+    response = Response(
+        verified_stream(svc.storage, artifact),
         headers={
-            **headers,
-            "Content-Range": f"bytes {start}-{end}/{artifact.size}",
-            "Content-Length": str(end - start + 1),
+            "ETag": etag,
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f'attachment; filename="{download_name}"',
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "Content-Length": str(artifact.size),
         },
-        mimetype=mimetype,
+        mimetype=MEDIA_TYPES.get(artifact.packaging, "application/octet-stream"),
         direct_passthrough=True,
     )
+    response.make_conditional(
+        request, accept_ranges=_range_applies(etag, artifact.size), complete_length=artifact.size
+    )
+    if response.status_code == 206:
+        # Ranged reads are served straight from storage (werkzeug would skip through the whole
+        # verified stream): their digest can't be checked without reading the whole object,
+        # and a client resuming a download checks the full ETag anyway.
+        served = response.content_range
+        response.response = svc.storage.iter_bytes(
+            artifact.storage_key, served.start, served.stop - 1
+        )
+    return response
 
 
-def _requested_range(size: int) -> tuple[int, int] | None:
-    """The one byte range asked for, clipped to the size; (1, 0) when it cannot be satisfied.
+def _range_applies(etag: str, size: int) -> bool:
+    """Whether `make_conditional` should serve the Range asked for; if not, it answers 304 or
+    sends the whole file.
 
-    Ranged reads are served straight from storage: their digest can't be checked without
-    reading the whole object, and a client resuming a download checks the full ETag anyway.
+    werkzeug reads the Range before If-None-Match and refuses with 416 whatever it cannot serve;
+    RFC 9110 answers a current If-None-Match with 304 first (13.2.2), ignores a range unit it
+    does not know (14.2) and reads a suffix longer than the file as the whole file (14.1.2).
+    One range is served; a malformed or multiple one is ignored, as the RFC allows.
     """
-    header = request.headers.get("Range", "")
-    if not header.startswith("bytes=") or "," in header:
-        return None
-    first, _, last = header[len("bytes=") :].strip().partition("-")
-    try:
-        if first == "":
-            length = int(last)
-            start, end = max(size - length, 0), size - 1
-            return (start, end) if length > 0 and size > 0 else (1, 0)
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-    except ValueError:
-        return None
-    if start >= size or (last and int(last) < start):
-        return (1, 0)
-    return start, end
+    asked = request.range
+    if asked is None or asked.units != "bytes" or len(asked.ranges) != 1:
+        return False
+    if not is_resource_modified(request.environ, etag):
+        return False
+    start, _ = asked.ranges[0]
+    return not (start < 0 and -start >= size)

@@ -60,6 +60,43 @@ def test_if_none_match_with_the_etag_answers_304_without_a_body(registry, model_
     assert response.headers["ETag"] == etag
 
 
+def test_range_past_the_end_is_a_problem_giving_the_size(registry, model_name, uploaded):
+    response = registry.http.get(
+        artifact_url(registry, model_name),
+        headers={"Range": f"bytes={len(uploaded) + 5}-{len(uploaded) + 10}"},
+    )
+
+    assert response.status_code == 416
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["Content-Range"] == f"bytes */{len(uploaded)}"
+
+
+@pytest.mark.parametrize(
+    "asked",
+    ["bytes=-{longer}", "items=0-9", "bytes=0-9,20-29", "bytes=nine-ten"],
+    ids=["suffix-longer-than-file", "unknown-unit", "two-ranges", "malformed"],
+)
+def test_ranges_not_served_as_asked_send_the_whole_file(registry, model_name, uploaded, asked):
+    response = registry.http.get(
+        artifact_url(registry, model_name),
+        headers={"Range": asked.format(longer=len(uploaded) + 1)},
+    )
+
+    assert response.status_code == 200
+    assert response.content == uploaded
+
+
+def test_if_none_match_with_the_etag_answers_304_even_with_a_range(registry, model_name, uploaded):
+    etag = f'"{hashlib.sha256(uploaded).hexdigest()}"'
+
+    response = registry.http.get(
+        artifact_url(registry, model_name), headers={"If-None-Match": etag, "Range": "bytes=0-9"}
+    )
+
+    assert response.status_code == 304
+    assert response.content == b""
+
+
 def test_if_none_match_with_another_etag_sends_the_bytes(registry, model_name, uploaded):
     response = registry.http.get(
         artifact_url(registry, model_name), headers={"If-None-Match": '"something-else"'}

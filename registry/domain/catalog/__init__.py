@@ -11,6 +11,7 @@
 """
 
 from registry.domain.catalog.models import (
+    MAX_VERSION_NUMBER,
     ModelExists,
     allocate_version_number,
     create_model,
@@ -23,6 +24,7 @@ from registry.domain.catalog.models import (
 )
 
 __all__ = [
+    "MAX_VERSION_NUMBER",
     "ModelExists",
     "allocate_version_number",
     "create_model",

@@ -13,10 +13,13 @@ from registry.db.models import Alias, Model, ModelVersion
 from registry.domain.ledger import audit
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
 from registry.errors import InvalidRequest, ModelNotFound, VersionNotFound
-from registry.vocabulary import validate_name
+from registry.vocabulary import NAME_PATTERN, validate_name
 
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 PAGE_SIZE = 50
+# The largest number the version column holds (a 32-bit integer on PostgreSQL).
+MAX_VERSION_NUMBER = 2**31 - 1
+VERSION_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 class ModelExists(InvalidRequest):
@@ -79,7 +82,11 @@ def get_or_create_model(session: Session, name: str, actor: str) -> Model:
 
 
 def get_model(session: Session, name: str) -> Model:
-    model = session.scalar(select(Model).where(Model.name == name))
+    model = (
+        session.scalar(select(Model).where(Model.name == name))
+        if NAME_PATTERN.fullmatch(name)  # nothing else names a model (nor reaches the database)
+        else None
+    )
     if model is None:
         raise ModelNotFound(f"no model named {name!r}; create it or upload a version to it")
     return model
@@ -122,11 +129,13 @@ def allocate_version_number(session: Session, model: Model) -> int:
 def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     """A version of `model` by number, alias or `latest`."""
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    version = None
     if ref == "latest":
         version = session.scalar(statement.order_by(ModelVersion.number.desc()).limit(1))
-    elif ref.isdigit():
-        version = session.scalar(statement.where(ModelVersion.number == int(ref)))
-    else:
+    elif VERSION_NUMBER.fullmatch(ref):
+        if int(ref) <= MAX_VERSION_NUMBER:
+            version = session.scalar(statement.where(ModelVersion.number == int(ref)))
+    elif NAME_PATTERN.fullmatch(ref):  # anything else can name no alias (nor reach the database)
         alias = session.get(Alias, (model.id, ref))
         version = alias.version if alias else None
     if version is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +23,6 @@ from registry.vocabulary import (
     DESCRIBE,
     EXAMPLE_INPUTS_KIND,
     OPTIONAL_TARGETS,
-    SOURCE_KINDS,
-    TARGET_KINDS,
     validate_name,
 )
 
@@ -44,31 +41,6 @@ class UploadOptions:
     signature_key: str = ""
     saved_model_tags: list[str] = field(default_factory=list)
 
-    @classmethod
-    def from_form(cls, form: dict[str, str]) -> UploadOptions:
-        """Parse the upload's text fields; lists are comma-separated, maps are JSON."""
-        declared = form.get("format", "auto").strip() or "auto"
-        if declared != "auto" and declared not in SOURCE_KINDS:
-            raise InvalidRequest(
-                f"unknown format {declared!r}: use auto or one of {', '.join(SOURCE_KINDS)}"
-            )
-        targets = _split_list(form.get("targets", ""))
-        unknown = [t for t in targets if t not in TARGET_KINDS]
-        if unknown:
-            raise InvalidRequest(
-                f"unknown target(s) {', '.join(unknown)}: choose from {', '.join(TARGET_KINDS)}"
-            )
-        return cls(
-            declared_format=declared,
-            output_nodes=_split_list(form.get("output_nodes", "")),
-            input_nodes=_split_list(form.get("input_nodes", "")),
-            input_shapes=_parse_input_shapes(form.get("input_shapes", "")),
-            targets=targets,
-            tags=_parse_json_object("tags", form.get("tags", "")),
-            signature_key=form.get("signature_key", "").strip(),
-            saved_model_tags=_split_list(form.get("saved_model_tags", "")),
-        )
-
     def conversion_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if self.output_nodes:
@@ -82,42 +54,6 @@ class UploadOptions:
         if self.saved_model_tags:
             options["tags"] = self.saved_model_tags
         return options
-
-
-def _split_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _parse_json_object(what: str, text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise InvalidRequest(f"{what} must be a JSON object: {error}") from error
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{what} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _parse_input_shapes(text: str) -> dict[str, list[int]]:
-    """`{"images": [1, 16, 16, 2]}` as JSON, or tflite_convert's `images:1,16,16,2;ids:1,8`."""
-    if not text.strip():
-        return {}
-    if text.lstrip().startswith("{"):
-        shapes = _parse_json_object("input_shapes", text)
-    else:
-        shapes = {}
-        for item in text.split(";"):
-            name, _, dims = item.partition(":")
-            shapes[name.strip()] = dims.split(",")
-    try:
-        return {name: [int(d) for d in dims] for name, dims in shapes.items()}
-    except (TypeError, ValueError) as error:
-        raise InvalidRequest(
-            f"input_shapes must map input names to integer lists, e.g. "
-            f'{{"images": [1, 16, 16, 2]}} or images:1,16,16,2 ({error})'
-        ) from error
 
 
 class LimitedBlobWriter:
@@ -156,16 +92,6 @@ def write_blob(storage: Storage, chunks: Iterable[bytes], max_bytes: int) -> Wri
     except BaseException:
         writer.abort()
         raise
-
-
-def parse_declared_sha256(text: str) -> str | None:
-    """The sha256 a client promises for its file, so storage can skip the temporary copy."""
-    text = text.strip().lower()
-    if not text:
-        return None
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise InvalidRequest("sha256 must be the 64 hex digits of the file's SHA-256 digest")
-    return text
 
 
 def discard_blobs(session: Session, storage: Storage, blobs: list[WrittenBlob | None]) -> None:
