@@ -40,6 +40,9 @@ class Settings:
     # Transfer tuning: S3 multipart part size and parts in flight per upload.
     part_size_bytes: int = 16 * 1024**2
     parts_in_flight: int = 4
+    # Bounds of every S3 call (retries are botocore's, 3 attempts): see storage CallPolicy.
+    s3_connect_timeout_seconds: int = 3
+    s3_read_timeout_seconds: int = 20
 
     # Conversion jobs.
     job_timeout_seconds: int = 600
