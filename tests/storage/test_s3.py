@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -140,6 +142,44 @@ def test_failed_part_raises_storage_error_and_cleans_up(s3_client, s3_bucket):
     assert pending_uploads(storage) == []
     assert raw_keys(storage) == []
     storage.close()
+
+
+def test_failed_part_aborts_the_upload_without_an_explicit_abort(s3_client, s3_bucket):
+    storage = make_s3_storage(SpyClient(s3_client, fail_part=2), s3_bucket)
+    writer = storage.writer()
+
+    with pytest.raises(StorageError, match="UploadPart 2"):
+        for _ in range(20):
+            writer.write(os.urandom(MiB))
+
+    assert pending_uploads(storage) == []
+    with pytest.raises(ValueError, match="aborted"):
+        writer.write(b"more")
+    storage.close()
+
+
+def test_writer_dropped_without_close_aborts_its_upload(s3_storage):
+    writer = s3_storage.writer()
+    writer.write(os.urandom(12 * MiB))
+    assert len(pending_uploads(s3_storage)) == 1
+
+    del writer
+    deadline = time.monotonic() + 30  # the parts in flight keep the writer alive until sent
+    while pending_uploads(s3_storage) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+
+    assert pending_uploads(s3_storage) == []
+
+
+def test_abandoned_uploads_are_aborted_and_recent_ones_kept(s3_storage):
+    key = f"{s3_storage.prefix}/tmp/left-by-a-dead-process"
+    s3_storage.client.create_multipart_upload(Bucket=s3_storage.bucket, Key=key)
+
+    assert s3_storage.abort_abandoned_uploads(older_than=timedelta(hours=1)) == 0
+    assert [u["Key"] for u in pending_uploads(s3_storage)] == [key]
+    assert s3_storage.abort_abandoned_uploads(older_than=timedelta(0)) == 1
+    assert pending_uploads(s3_storage) == []
 
 
 def test_close_failure_aborts_the_upload(s3_client, s3_bucket):
