@@ -163,7 +163,8 @@ class S3Storage:
         Never raises: listing uploads may not be granted, and this is only a backstop.
         """
         try:
-            return abort_abandoned(self.client, self.bucket, self.prefix, older_than)
+            base = f"{self.prefix}/" if self.prefix else ""
+            return abort_abandoned(self.client, self.bucket, base, older_than)
         except StorageError as exc:
             log.warning("could not sweep abandoned uploads of %r: %s", self, exc)
             return 0
