@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PositiveInt, ValidationError, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Transfer tuning: S3 multipart part size and parts in flight per upload.
     part_size_bytes: int = Field(16 * MiB, ge=S3_MIN_PART_SIZE)
     parts_in_flight: PositiveInt = 4
+    # Bounds of every S3 call (retries are botocore's, 3 attempts): see storage CallPolicy.
+    s3_connect_timeout_seconds: PositiveFloat = 3
+    s3_read_timeout_seconds: PositiveFloat = 20
 
     # Conversion jobs.
     job_timeout_seconds: PositiveInt = 600

@@ -53,7 +53,8 @@ def local_path(url: str) -> Path | None:
 def open_storage(settings: Settings) -> Storage:
     """The storage named by `settings.effective_storage_url`, ready to use.
 
-    `s3://bucket/prefix` -> S3Storage (the bucket is created if missing);
+    `s3://bucket/prefix` -> S3Storage (the bucket is created if missing, and multipart
+    uploads abandoned long ago are aborted);
     `file:///abs/dir` or a path -> LocalStorage.
     """
     url = settings.effective_storage_url
@@ -62,6 +63,7 @@ def open_storage(settings: Settings) -> Storage:
 
         storage = S3Storage.from_settings(settings)
         storage.ensure_bucket()
+        storage.abort_abandoned_uploads()
         return storage
     path = local_path(url)
     if path is None:

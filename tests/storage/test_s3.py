@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -104,7 +106,7 @@ def test_writer_keeps_at_most_parts_in_flight_parts_outstanding(s3_client, s3_bu
 
     for _ in range(8 * 5 + 1):  # eight full parts and a bit
         writer.write(chunk)
-        assert len(writer._parts) - sum(f.done() for _, f in writer._parts) <= 2
+        assert sum(not f.done() for f in writer._parts) <= 2
     blob = writer.close()
 
     assert spy.parts == 9
@@ -135,11 +137,36 @@ def test_failed_part_raises_storage_error_and_cleans_up(s3_client, s3_bucket):
         for _ in range(20):
             writer.write(os.urandom(MiB))
         writer.close()
+    assert pending_uploads(storage) == []  # the failed write aborted it: no abort() needed
     writer.abort()
 
     assert pending_uploads(storage) == []
     assert raw_keys(storage) == []
     storage.close()
+
+
+def test_writer_dropped_without_close_aborts_its_upload(s3_storage):
+    writer = s3_storage.writer()
+    writer.write(os.urandom(12 * MiB))
+    assert len(pending_uploads(s3_storage)) == 1
+
+    del writer
+    deadline = time.monotonic() + 30  # the parts in flight keep the writer alive until sent
+    while pending_uploads(s3_storage) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+
+    assert pending_uploads(s3_storage) == []
+
+
+def test_abandoned_uploads_are_aborted_and_recent_ones_kept(s3_storage):
+    key = f"{s3_storage.prefix}/tmp/left-by-a-dead-process"
+    s3_storage.client.create_multipart_upload(Bucket=s3_storage.bucket, Key=key)
+
+    assert s3_storage.abort_abandoned_uploads(older_than=timedelta(hours=1)) == 0
+    assert [u["Key"] for u in pending_uploads(s3_storage)] == [key]
+    assert s3_storage.abort_abandoned_uploads(older_than=timedelta(0)) == 1
+    assert pending_uploads(s3_storage) == []
 
 
 def test_close_failure_aborts_the_upload(s3_client, s3_bucket):

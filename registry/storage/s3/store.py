@@ -1,0 +1,279 @@
+"""Blobs in an S3 bucket: `prefix/tmp/<uuid>` while written, `prefix/blobs/sha256/..` after.
+
+Writes are streamed as a multipart upload with a bounded number of parts in flight, so
+memory stays at most (parts_in_flight + 1) x part_size whatever the blob size. Promotion is
+a server-side copy (parallel UploadPartCopy for large objects), then the temporary object is
+deleted. Reads are ranged GETs. Every S3 call is bounded by the client's CallPolicy.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..base import CHUNK_SIZE, StorageError, WrittenBlob, blob_key
+from .blob_writer import S3BlobWriter
+from .client import make_client, parse_s3_url
+from .errors import is_missing, storage_error, storage_errors
+from .multipart_upload import (
+    ABANDONED_UPLOAD_AGE,
+    MIN_PART_SIZE,
+    MiB,
+    MultipartUpload,
+    abort_abandoned,
+)
+from .range_copy import copy_in_ranges
+from .ranged_reader import BODY_ERRORS, DEFAULT_READ_AHEAD, S3RawReader
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from registry.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_COPY_OBJECT = 5 * 1024 * MiB  # the largest object a single CopyObject may copy
+# Promotion: up to this size a single CopyObject, above it parallel UploadPartCopy of
+# 128 MiB ranges (needed past 5 GiB anyway). Measured on SeaweedFS, 2 cores: every strategy
+# rewrites the bytes at ~190-200 MiB/s; CopyObject is as fast up to 256 MiB (1.6 s), ranged
+# copies ~8% faster at 1 GiB (5.1 s vs 5.5 s), boto3's managed copy slowest (6.1 s).
+DEFAULT_COPY_THRESHOLD = 256 * MiB
+DEFAULT_COPY_PART_SIZE = 128 * MiB
+
+
+class S3Storage:
+    """The `Storage` protocol over `s3://bucket/prefix`."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        client=None,
+        *,
+        part_size: int = 16 * MiB,
+        parts_in_flight: int = 4,
+        copy_threshold: int = DEFAULT_COPY_THRESHOLD,
+        copy_part_size: int = DEFAULT_COPY_PART_SIZE,
+        read_ahead: int = DEFAULT_READ_AHEAD,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
+        if parts_in_flight < 1:
+            raise ValueError("parts_in_flight must be at least 1")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client if client is not None else make_client()
+        self.part_size = part_size
+        self.parts_in_flight = parts_in_flight
+        self.copy_threshold = min(copy_threshold, MAX_COPY_OBJECT)
+        self.copy_part_size = max(copy_part_size, MIN_PART_SIZE)
+        self.read_ahead = read_ahead
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Storage:
+        bucket, prefix = parse_s3_url(settings.effective_storage_url)
+        workers = cls.pool_size(settings.parts_in_flight)
+        client = make_client(
+            settings.s3_endpoint_url,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            settings.s3_region,
+            max_pool_connections=workers + 4,
+            connect_timeout=settings.s3_connect_timeout_seconds,
+            read_timeout=settings.s3_read_timeout_seconds,
+        )
+        return cls(
+            bucket,
+            prefix,
+            client,
+            part_size=settings.part_size_bytes,
+            parts_in_flight=settings.parts_in_flight,
+        )
+
+    @staticmethod
+    def pool_size(parts_in_flight: int) -> int:
+        """Upload threads shared by all writers of one storage (two full-speed uploads)."""
+        return max(2 * parts_in_flight, 4)
+
+    def __repr__(self) -> str:
+        return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    def _full(self, key: str) -> str:
+        if not key or key.startswith("/"):
+            raise ValueError(f"invalid storage key: {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Recreated after a fork (prefork workers): threads do not survive fork().
+        pid = os.getpid()
+        if self._pool is None or self._pool_pid != pid:
+            with self._pool_lock:
+                if self._pool is None or self._pool_pid != pid:
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=self.pool_size(self.parts_in_flight),
+                        thread_name_prefix="s3-upload",
+                    )
+                    self._pool_pid = pid
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the upload threads (optional; they end with the process anyway)."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=True)
+        self._pool = None
+
+    # -- setup and health
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if not is_missing(exc):
+                raise storage_error(exc, "HeadBucket", self.bucket) from exc
+        except BotoCoreError as exc:
+            raise storage_error(exc, "HeadBucket", self.bucket) from exc
+        region = self.client.meta.region_name
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.client.create_bucket(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise storage_error(exc, "CreateBucket", self.bucket) from exc
+        except BotoCoreError as exc:
+            raise storage_error(exc, "CreateBucket", self.bucket) from exc
+
+    def abort_abandoned_uploads(self, older_than: timedelta = ABANDONED_UPLOAD_AGE) -> int:
+        """Abort multipart uploads under the prefix older than `older_than`; how many.
+
+        Never raises: listing uploads may not be granted, and this is only a backstop.
+        """
+        try:
+            base = f"{self.prefix}/" if self.prefix else ""
+            return abort_abandoned(self.client, self.bucket, base, older_than)
+        except StorageError as exc:
+            log.warning("could not sweep abandoned uploads of %r: %s", self, exc)
+            return 0
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if is_missing(exc):
+                raise StorageError(f"S3 bucket {self.bucket!r} does not exist") from exc
+            raise storage_error(exc, "HeadBucket", self.bucket) from exc
+        except BotoCoreError as exc:
+            raise storage_error(exc, "HeadBucket", self.bucket) from exc
+
+    # -- writing
+
+    def writer(self, expected_sha256: str | None = None) -> S3BlobWriter:
+        return S3BlobWriter(self, expected_sha256)
+
+    def promote(self, blob: WrittenBlob) -> str:
+        key = blob_key(blob.sha256)
+        if blob.at_content_key:
+            return key
+        src, dst = self._full(blob.temp_key), self._full(key)
+        if self.exists(key):
+            self.delete(blob.temp_key)
+            return key
+        if blob.size <= self.copy_threshold:
+            with storage_errors("CopyObject", blob.temp_key):
+                self.client.copy_object(
+                    Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
+                )
+        else:
+            copy_in_ranges(
+                MultipartUpload.start(self.client, self.bucket, dst),
+                src,
+                blob.size,
+                self.copy_part_size,
+                self._executor(),
+                self.parts_in_flight,
+            )
+        self.delete(blob.temp_key)
+        return key
+
+    # -- reading
+
+    def head(self, key: str) -> dict[str, Any]:
+        with storage_errors("HeadObject", key):
+            return self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+
+    def size(self, key: str) -> int:
+        return int(self.head(key)["ContentLength"])
+
+    def open(self, key: str) -> BinaryIO:
+        meta = self.head(key)
+        raw = S3RawReader(
+            self, key, int(meta["ContentLength"]), meta.get("ETag"), read_ahead=self.read_ahead
+        )
+        return io.BufferedReader(raw, buffer_size=self.read_ahead)  # type: ignore[return-value]
+
+    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}-{end}")
+        kwargs: dict[str, Any] = {}
+        if start or end is not None:
+            kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._full(key), **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return iter(())  # start beyond the end: nothing, like a short file
+            raise storage_error(exc, "GetObject", key) from exc
+        except BotoCoreError as exc:
+            raise storage_error(exc, "GetObject", key) from exc
+        return self._stream(resp["Body"], key)
+
+    @staticmethod
+    def _stream(body, key: str) -> Iterator[bytes]:
+        try:
+            while True:
+                try:
+                    chunk = body.read(CHUNK_SIZE)
+                except BODY_ERRORS as exc:
+                    raise storage_error(exc, "GetObject", key) from exc
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            body.close()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+            return True
+        except ClientError as exc:
+            if is_missing(exc):
+                return False
+            raise storage_error(exc, "HeadObject", key) from exc
+        except BotoCoreError as exc:
+            raise storage_error(exc, "HeadObject", key) from exc
+
+    def delete(self, key: str) -> None:
+        with storage_errors("DeleteObject", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        with storage_errors("ListObjectsV2", prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
+                for obj in page.get("Contents", ()):
+                    yield obj["Key"][len(base) :]
