@@ -6,9 +6,10 @@ Every API test runs twice: on PostgreSQL + S3 (production) and on SQLite + a loc
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,9 +31,11 @@ from tests.s3server import S3Server, s3_from_env, start_seaweedfs
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379"
-# Broker database for API tests that no worker consumes; the conversion tests use their own.
-API_BROKER_DB = 14
-API_BROKER = f"{REDIS_URL}/{API_BROKER_DB}"
+# Test runs side by side (two checkouts, CI beside a developer) must never share a broker: a
+# worker of one would take the other's jobs. Each run leases Redis databases 1-15 under keys in
+# database 0; a lease outlives a killed run by at most an hour.
+BROKER_LEASE_KEY = "tf-registry-tests:broker-db:{}"
+BROKER_LEASE_SECONDS = 3600
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +65,31 @@ def postgres_schema_url() -> Iterator[callable]:
     admin.dispose()
 
 
-def flushed_broker(db: int) -> str:
-    redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
-    return f"{REDIS_URL}/{db}"
+@pytest.fixture(scope="session")
+def lease_broker() -> Iterator[Callable[[], str]]:
+    """Makes a broker URL on an empty Redis database that no other test run uses."""
+    leases = redis.Redis.from_url(f"{REDIS_URL}/0")
+    leased: list[int] = []
+
+    def lease() -> str:
+        for db in range(1, 16):
+            if leases.set(
+                BROKER_LEASE_KEY.format(db), os.getpid(), nx=True, ex=BROKER_LEASE_SECONDS
+            ):
+                leased.append(db)
+                redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
+                return f"{REDIS_URL}/{db}"
+        raise RuntimeError("every Redis database 1-15 is leased by other test runs")
+
+    yield lease
+    for db in leased:
+        leases.delete(BROKER_LEASE_KEY.format(db))
+
+
+@pytest.fixture(scope="session")
+def api_broker(lease_broker) -> str:
+    """A broker for API servers whose jobs no worker consumes."""
+    return lease_broker()
 
 
 def backend_settings(
@@ -185,13 +210,15 @@ def sibling_registry(registry: LiveRegistry, **changes) -> Iterator[LiveRegistry
 
 
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])
-def registry(request, tmp_path_factory, s3_server, postgres_schema_url) -> Iterator[LiveRegistry]:
+def registry(
+    request, tmp_path_factory, s3_server, postgres_schema_url, api_broker
+) -> Iterator[LiveRegistry]:
     settings = backend_settings(
         request.param,
         tmp_path_factory.mktemp(f"registry-{request.param}"),
         s3_server,
         postgres_schema_url,
-        flushed_broker(API_BROKER_DB),
+        api_broker,
     )
     live, stop = start_live_registry(settings)
     yield live

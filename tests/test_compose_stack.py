@@ -28,12 +28,10 @@ from tests.compose import (
     read_compose,
     service_command,
 )
-from tests.conftest import flushed_broker
 from tests.metrics import sample_key, scrape, scrape_until
 from tests.s3server import S3Server
 from tests.workers.uploads import example_inputs_file, upload_fields
 
-COMPOSE_BROKER_DB = 11
 TOKEN_NAME = "compose-test"
 START_TIMEOUT = 90.0
 CONVERT_TIMEOUT = 240.0
@@ -112,14 +110,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_server: S3Server, postgres_schema_url) -> Iterator[ComposeStack]:
+def stack(
+    tmp_path_factory, s3_server: S3Server, postgres_schema_url, lease_broker
+) -> Iterator[ComposeStack]:
     compose = read_compose()
     services = compose["services"]
     local = LocalServices(
         database_url=postgres_schema_url(),
         s3=s3_server,
         bucket=f"compose-{uuid.uuid4().hex[:8]}",
-        broker_url=flushed_broker(COMPOSE_BROKER_DB),
+        broker_url=lease_broker(),
     )
     scratch = tmp_path_factory.mktemp("compose")
 

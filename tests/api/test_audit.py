@@ -18,7 +18,6 @@ from registry.settings import Settings
 from registry.wiring import build_services
 from tests.cli.invoke import registry_cli
 from tests.conftest import (
-    API_BROKER,
     backend_settings,
     bearer_session,
     sibling_registry,
@@ -127,9 +126,9 @@ def test_chain_verifies_and_its_export_verifies_offline_until_a_line_is_edited(
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
-def own_registry(request, tmp_path, s3_server, postgres_schema_url):
+def own_registry(request, tmp_path, s3_server, postgres_schema_url, api_broker):
     """A registry with an audit log of its own, for tests that break it."""
-    settings = backend_settings(request.param, tmp_path, s3_server, postgres_schema_url, API_BROKER)
+    settings = backend_settings(request.param, tmp_path, s3_server, postgres_schema_url, api_broker)
     live, stop = start_live_registry(settings)
     yield live
     stop()
@@ -158,10 +157,12 @@ def test_row_altered_in_the_database_is_reported_at_its_sequence_number(own_regi
     assert code == 9 and "BROKEN at event 5" in output
 
 
-def test_postgres_refuses_update_delete_and_truncate_of_audit_events(postgres_schema_url, tmp_path):
+def test_postgres_refuses_update_delete_and_truncate_of_audit_events(
+    postgres_schema_url, tmp_path, api_broker
+):
     url = postgres_schema_url()
     upgrade(url)
-    services = build_services(Settings(data_dir=tmp_path, database_url=url, broker_url=API_BROKER))
+    services = build_services(Settings(data_dir=tmp_path, database_url=url, broker_url=api_broker))
     with services.sessions.begin() as session:
         catalog.create_model(session, "audited", actor="tests")
         tokens.create_token(session, "someone", "read", "tests")

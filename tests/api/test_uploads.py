@@ -14,7 +14,7 @@ from registry.db.models import ModelVersion
 from registry.services import Services, open_sessions
 from registry.settings import Settings
 from registry.storage.s3 import S3Storage, make_client
-from tests.conftest import API_BROKER, start_live_registry
+from tests.conftest import start_live_registry
 from tests.files import fake_tflite, tar_gz, zip_file
 from workers.dispatch import CeleryJobQueue
 
@@ -190,9 +190,9 @@ def test_invalid_model_name_is_refused(registry, tmp_path):
     assert "invalid model name" in response.json()["detail"]
 
 
-def test_failed_storage_write_leaves_no_version_row(tmp_path, postgres_schema_url):
+def test_failed_storage_write_leaves_no_version_row(tmp_path, postgres_schema_url, api_broker):
     settings = Settings(
-        data_dir=tmp_path, database_url=postgres_schema_url(), broker_url=API_BROKER
+        data_dir=tmp_path, database_url=postgres_schema_url(), broker_url=api_broker
     )
     # Real S3 client, pointed at a loopback port where nothing listens.
     dead_s3 = S3Storage(

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from registry.settings import Settings
-from tests.conftest import LiveRegistry, backend_settings, flushed_broker, start_live_registry
+from tests.conftest import LiveRegistry, backend_settings, start_live_registry
 
-WORKER_BROKER_DB = 15
 TERMINAL = {"ready", "failed"}
 
 
@@ -90,13 +89,13 @@ def download(registry: LiveRegistry, model: str, ref, kind: str, out: Path) -> P
 
 
 @pytest.fixture(scope="session")
-def worker_settings(tmp_path_factory, s3_server, postgres_schema_url) -> Settings:
+def worker_settings(tmp_path_factory, s3_server, postgres_schema_url, lease_broker) -> Settings:
     settings = backend_settings(
         "postgres",
         tmp_path_factory.mktemp("conversions"),
         s3_server,
         postgres_schema_url,
-        flushed_broker(WORKER_BROKER_DB),
+        lease_broker(),
     )
     # Short leases and sweeps so a killed worker's job is picked up within seconds.
     return settings.with_changes(

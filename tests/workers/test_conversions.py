@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import flushed_broker, start_live_registry
+from tests.conftest import start_live_registry
 from tests.convert.independent import assert_matches, run_variant
 from tests.workers.conftest import (
     WorkerProcess,
@@ -261,11 +261,11 @@ def test_tflite_upload_is_described_not_converted(
 
 
 def test_worker_killed_mid_job_has_its_job_run_again_to_ready(
-    worker_settings, postgres_schema_url, samples, model_name, tmp_path
+    worker_settings, postgres_schema_url, lease_broker, samples, model_name, tmp_path
 ):
     # A registry of its own (schema and broker), so only the workers started here see its jobs.
     settings = worker_settings.with_changes(
-        database_url=postgres_schema_url(), broker_url=flushed_broker(12)
+        database_url=postgres_schema_url(), broker_url=lease_broker()
     )
     registry, stop_registry = start_live_registry(settings)
     doomed = WorkerProcess(settings, tmp_path / "doomed.log")
