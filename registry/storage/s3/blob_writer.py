@@ -157,7 +157,8 @@ class S3BlobWriter:
         try:
             verify_digest(self._hash.hexdigest, self._expected_sha256)
             if self._already_stored:
-                pass
+                # Nothing sent, but the held bytes are refreshed: see Storage.promote.
+                self._s.copy(self.temp_key, self.temp_key, self._hash.size)
             elif self._upload is None:
                 body = self._buf
                 del body[self._fill :]
