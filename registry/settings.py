@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -85,6 +92,10 @@ class Settings(BaseSettings):
     job_max_attempts: PositiveInt = 3
     job_lease_seconds: PositiveInt = 900
     sweep_interval_seconds: PositiveInt = 30
+
+    # `registry gc` keeps unneeded objects younger than this, and the bytes of versions deleted
+    # less long ago: uploads and conversions write their bytes before they commit them.
+    gc_grace_seconds: NonNegativeInt = 24 * 3600
 
     # Level of the JSON log lines every process writes to stderr (DEBUG, INFO, WARNING...).
     log_level: str = "INFO"

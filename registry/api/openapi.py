@@ -32,6 +32,8 @@ from registry.api.fields import Computed, FilePart, Name
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearer"
 UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
+# Routes of one model: each answers 410 Gone once the model (or the version named) is deleted.
+MODEL_RULE = "/api/v1/models/<name>"
 _CACHE_KEY = "registry.openapi"
 
 
@@ -103,6 +105,14 @@ RESPONSES: dict[str, dict[str, Any]] = {
         'The version has failed variants; send `"force": true` to point the alias anyway. '
         "`failures` holds each failure's figures.",
         "AliasRefusal",
+    ),
+    "Aliased": _problem(
+        "Aliases point at it: `aliases` names each with its version; move or remove them first.",
+        "AliasedRefusal",
+    ),
+    "Gone": _problem(
+        "The model or version was deleted: `deleted_at` and `deleted_by` say when and by whom.",
+        "Deleted",
     ),
     "RangeNotSatisfiable": _problem(
         "The range lies outside the file; `Content-Range` gives its size.",
@@ -200,6 +210,8 @@ class RegistryFlaskPlugin(FlaskPlugin):
                 responses.setdefault(401, "Unauthorized")
                 if scope != "read":
                     responses.setdefault(403, "Forbidden")
+            if rule.rule.startswith(MODEL_RULE):
+                responses.setdefault(410, "Gone")  # everything under a deleted model is
             responses.setdefault("default", "Problem")
             operation["responses"] = dict(sorted(responses.items(), key=_status_order))
 
