@@ -1,4 +1,4 @@
-"""Versions: upload, read, download artifacts, re-run conversions."""
+"""Versions: upload, read, delete, download artifacts, re-run conversions."""
 
 from __future__ import annotations
 

@@ -4,10 +4,12 @@ age, deleted only when stale, and bytes promoted again made fresh again."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
 from registry.storage import Storage, blob_key
+from tests.storage.conftest import MiB, make_s3_storage
 
 # S3 keeps modification times to the second.
 TIME_RESOLUTION = timedelta(seconds=1)
@@ -79,3 +81,20 @@ def test_s3_write_of_held_bytes_to_their_content_key_makes_them_fresh(s3_storage
     assert blob.temp_key == key == blob_key(sha256)
     assert listed(s3_storage)[key].modified_at > first
     assert b"".join(s3_storage.iter_bytes(key)) == data
+
+
+def test_s3_refresh_of_a_large_held_object_copies_it_onto_itself_in_ranges(s3_client, s3_bucket):
+    storage = make_s3_storage(s3_client, s3_bucket, copy_threshold=5 * MiB, copy_part_size=5 * MiB)
+    data = os.urandom(11 * MiB)
+    key = promote(storage, data)
+    first = listed(storage)[key].modified_at
+    time.sleep(TIME_RESOLUTION.total_seconds() + 0.1)
+
+    writer = storage.writer(hashlib.sha256(data).hexdigest())  # held: nothing is sent
+    writer.write(data)
+    writer.close()
+
+    assert listed(storage)[key].modified_at > first
+    assert b"".join(storage.iter_bytes(key)) == data
+    assert set(listed(storage)) == {key}
+    storage.close()
