@@ -87,12 +87,14 @@ def test_gc_removes_what_deleted_versions_and_crashes_left_and_keeps_live_bytes(
     garbage = {blob_key(deleted["sha256"]): deleted["size"], **dict([temporary, unrecorded])}
 
     dry = gc(registry, "--dry-run")
+    told = run(registry, "gc", "--dry-run").stdout
     after_dry_run = set(registry.services.storage.keys())
     real = gc(registry)
     again = gc(registry)
 
     assert dry["dry_run"] is True and sorted(dry["removed_keys"]) == sorted(garbage)
     assert set(garbage) <= after_dry_run
+    assert "4 stored objects" in told and "would remove 3 objects" in told
     assert sorted(real["removed_keys"]) == sorted(garbage)
     assert real["removed"] == {"objects": 3, "bytes": sum(garbage.values())}
     assert real["kept"]["needed"] == 1

@@ -118,16 +118,16 @@ def _retire(session: Session, keep_last: int, dry_run: bool) -> list[dict]:
 def _collection_lines(
     report: CollectionReport, retired: list[dict], keep_last: int | None
 ) -> Iterator[str]:
-    would = "would " if report.dry_run else ""
+    delete, remove = ("would delete", "would remove") if report.dry_run else ("deleted", "removed")
     if keep_last:
         names = ", ".join(f"{item['model']}@{item['version']}" for item in retired) or "none"
-        yield f"{would}delete versions beyond the newest {keep_last}: {names}"
+        yield f"{delete} versions beyond the newest {keep_last}: {names}"
     yield (
         f"{report.listed} stored objects ({human_bytes(report.listed_bytes)}): "
         f"{report.needed} needed, {report.fresh} too recent to judge, "
         f"{report.refreshed} written again meanwhile"
     )
-    yield f"{would}remove {report.removed} objects, {human_bytes(report.bytes_freed)}"
+    yield f"{remove} {report.removed} objects, {human_bytes(report.bytes_freed)}"
 
 
 @main.command()
