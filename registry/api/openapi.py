@@ -211,7 +211,7 @@ class RegistryFlaskPlugin(FlaskPlugin):
                 if scope != "read":
                     responses.setdefault(403, "Forbidden")
             if rule.rule.startswith(MODEL_RULE):
-                responses.setdefault(410, "Gone")  # everything under a deleted model is
+                responses.setdefault(410, "Gone")
             responses.setdefault("default", "Problem")
             operation["responses"] = dict(sorted(responses.items(), key=_status_order))
 
