@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import make_engine, make_sessionmaker
+from registry.db import WaitBounds, make_engine, make_sessionmaker
 from registry.domain import jobs
 from registry.domain.ledger import audit
 from registry.settings import Settings
@@ -54,7 +54,7 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings, job_queue: JobQueue) -> Services:
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url, WaitBounds.from_settings(settings))
         return cls(
             settings=settings,
             engine=engine,

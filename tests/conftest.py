@@ -36,6 +36,8 @@ REDIS_URL = "redis://127.0.0.1:6379"
 # database 0; a lease outlives a killed run by at most an hour.
 BROKER_LEASE_KEY = "tf-registry-tests:broker-db:{}"
 BROKER_LEASE_SECONDS = 3600
+# Connect and read bound of the tests' HTTP calls.
+HTTP_TIMEOUT_SECONDS = (10, 120)
 
 
 @pytest.fixture(scope="session")
@@ -167,12 +169,18 @@ class LiveRegistry:
         return issued.secret
 
 
+class BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Gives every request a timeout unless it names one: a test never waits without bound."""
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=timeout or HTTP_TIMEOUT_SECONDS, **kwargs)
+
+
 def bearer_session(token: str) -> requests.Session:
     """A requests session sending `token`, with a pool big enough for concurrent tests."""
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=32)
-    http.mount("http://", adapter)
+    http.mount("http://", BoundedAdapter(pool_maxsize=32))
     return http
 
 
