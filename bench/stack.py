@@ -17,10 +17,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from registry.db import make_engine, upgrade
-from registry.services import open_sessions
 from registry.domain.ledger import tokens
+from registry.services import open_sessions
 from registry.settings import Settings
-from tests.s3server import S3Server, s3_from_env, start_seaweedfs
+from registry.testing.seaweedfs import S3Server, s3_from_env, start_seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
 

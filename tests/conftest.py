@@ -26,8 +26,8 @@ from registry.db import upgrade
 from registry.domain.ledger import tokens
 from registry.services import Services
 from registry.settings import Settings
+from registry.testing.seaweedfs import S3Server, s3_from_env, start_seaweedfs
 from registry.wiring import build_services
-from tests.s3server import S3Server, s3_from_env, start_seaweedfs
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379"

@@ -88,6 +88,10 @@ RULES = {
         ["registry.storage"],
         ("flask", "sqlalchemy", "registry.api", "registry.db", "registry.domain", "workers"),
     ),
+    "benchmarks use the registry, never the tests": (
+        ["bench.stack", "bench.transfer", "bench.conversion"],
+        ("tests",),
+    ),
     "the database layer does not import the migrations": (
         ["registry.db"],
         ("migrations", "registry.domain", "registry.api", "flask"),
