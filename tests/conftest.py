@@ -246,7 +246,7 @@ def samples_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def samples(samples_dir: Path) -> dict:
-    """Every sample model (tests/tf_samples.py), built once: about 1 s after TF's import."""
-    from tests import tf_samples
+    """Every sample model (registry/testing/tf_samples.py), built once: about 1 s after TF's import."""
+    from registry.testing import tf_samples
 
     return tf_samples.build_all(samples_dir)

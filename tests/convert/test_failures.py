@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry.convert import ConversionError, ConversionRequest, ConverterCrashed
-from tests import tf_samples
+from registry.testing import tf_samples
 
 
 def request(kind: str, path, target: str, out, options=None) -> ConversionRequest:
