@@ -246,7 +246,7 @@ def samples_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def samples(samples_dir: Path) -> dict:
-    """Every sample model (registry/testing/tf_samples.py), built once: about 1 s after TF's import."""
+    """Every sample model (registry.testing.tf_samples), built once: ~1 s after TF is imported."""
     from registry.testing import tf_samples
 
     return tf_samples.build_all(samples_dir)
