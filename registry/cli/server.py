@@ -58,7 +58,7 @@ def worker(concurrency: int) -> None:
     # Also set by Celery's setup_logging signal; configured here first so that nothing logged
     # while the worker loads comes out in another format.
     configure_logging(Settings.from_env().log_level)
-    from workers.celery_app import app
+    from workers.tasks import app
 
     app.worker_main(
         [

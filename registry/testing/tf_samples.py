@@ -401,8 +401,8 @@ def build_all(directory: str | Path) -> dict[str, Sample]:
 
 
 if __name__ == "__main__":
-    # `python -m registry.testing.tf_samples DIR [NAME...]`: build samples in a fresh process and print
-    # where they are, as JSON (for tests that must not import TensorFlow themselves).
+    # `python -m registry.testing.tf_samples DIR [NAME...]`: build samples in a fresh process
+    # and print where they are, as JSON (for tests that must not import TensorFlow themselves).
     import json
     import sys
 
