@@ -55,4 +55,3 @@ def _log_json(loglevel=None, **_kwargs) -> None:
     # Answering this signal keeps Celery from installing its own text handlers: the worker's
     # and its tasks' records go out as the registry's JSON lines.
     configure_logging(Settings.from_env().log_level)
-

@@ -1,8 +1,11 @@
-"""Every wait on the database is bounded, and a request stopped by contention says so."""
+"""No answer waits without bound: on a locked row, on a broker that never answers."""
 
 from __future__ import annotations
 
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 
@@ -40,3 +43,28 @@ def test_alias_move_blocked_by_a_held_row_lock_answers_503_busy_within_the_lock_
     assert registry.http.get(registry.api(f"/models/{model_name}")).json()["aliases"] == {
         "production": 1
     }
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port whose connections are accepted by the kernel and never answered."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+def test_upload_answers_at_once_while_the_broker_never_answers(registry, model_name, tmp_path):
+    with (
+        silent_port() as port,
+        sibling_registry(registry, broker_url=f"redis://127.0.0.1:{port}/0") as stalled,
+    ):
+        started = time.monotonic()
+        response = stalled.upload(model_name, fake_tflite(tmp_path / "m.tflite"))
+        answered_in = time.monotonic() - started
+        version = stalled.version(model_name, 1)
+
+    assert response.status_code == 202, response.text
+    # Publishing to this broker would wait out its socket timeout (5 s); the answer does not.
+    assert answered_in < 3
+    assert [job["status"] for job in version["jobs"]] == ["queued"]
