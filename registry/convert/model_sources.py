@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -18,6 +19,7 @@ from registry.convert.freezing import (
     safe_input_name,
 )
 from registry.convert.graph_sources import parse_proto
+from registry.convert.parity import Distribution
 from registry.convert.runners import KerasRunner, SessionRunner, TFLiteRunner, savedmodel_runner
 from registry.convert.signatures import (
     Endpoint,
@@ -86,6 +88,21 @@ class KerasSource:
     def runner(self) -> KerasRunner:
         return KerasRunner(self.model, self.inputs, self.outputs)
 
+    def input_distributions(self) -> dict[str, Distribution]:
+        """The input ranges the model states itself, for random parity inputs.
+
+        Image models that expect pixel values (0-255) begin with a Rescaling layer, and
+        models trained on standardized data with a Normalization layer: the first layer fed
+        by an input says what that input's values look like.
+        """
+        found = {}
+        for endpoint, tensor in zip(self.inputs, self.model.inputs, strict=True):
+            first = next((layer for layer in self.model.layers if _fed_by(layer, tensor)), None)
+            distribution = _stated_distribution(first) if first is not None else None
+            if distribution is not None:
+                found[endpoint.name] = distribution
+        return found
+
     def frozen(self) -> FrozenGraph:
         function, specs, renamed = self.serving_function()
         back = {new: old for old, new in renamed.items()}
@@ -94,6 +111,33 @@ class KerasSource:
 
     def close(self) -> None:
         pass
+
+
+def _fed_by(layer, tensor) -> bool:
+    try:
+        return layer.input is tensor
+    except (AttributeError, ValueError):  # a layer never called, or called several times
+        return False
+
+
+def _stated_distribution(layer) -> Distribution | None:
+    """Uniform over what a Rescaling layer maps to [0, 1] (or [-1, 1] when it offsets below
+    zero); normal with a Normalization layer's mean and variance."""
+    kind = type(layer).__name__
+    if kind == "Rescaling":
+        scale, offset = np.asarray(layer.scale, float), np.asarray(layer.offset, float)
+        if scale.size != 1 or offset.size != 1 or float(scale) == 0:
+            return None
+        low, high = (-1.0, 1.0) if float(offset) < 0 else (0.0, 1.0)
+        ends = sorted(((low - float(offset)) / float(scale), (high - float(offset)) / float(scale)))
+        return Distribution("uniform", ends[0], ends[1], f"Rescaling layer '{layer.name}'")
+    if kind == "Normalization" and getattr(layer, "mean", None) is not None:
+        mean = np.asarray(layer.mean, float).ravel()
+        std = np.sqrt(np.asarray(layer.variance, float).ravel())
+        if mean.size > 1 and tuple(layer.axis) != (-1,):
+            return None  # per-channel statistics on an axis other than the last
+        return Distribution("normal", mean, std, f"Normalization layer '{layer.name}'")
+    return None
 
 
 class SavedModelSource:

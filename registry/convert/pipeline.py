@@ -240,6 +240,7 @@ def _parity(source, runner: Runner | None, request: ConversionRequest, renamed: 
         renamed_inputs=renamed,
         input_shapes=request.options.get("input_shapes"),
         example_inputs_path=request.example_inputs_path,
+        distributions=source.input_distributions() if isinstance(source, KerasSource) else None,
     )
 
 
