@@ -20,8 +20,12 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Images per batch-norm statistics pass: with fewer, late layers (1x1 spatially at small
+# input sizes) get noisy variances and the network turns chaotic.
+STATISTICS_BATCH = 32
+
 # A GraphDef whose function library holds a self-recursive function `rec`, called by node
-# `y`: importing it segfaults TensorFlow 2.21 (shared/tf-notes.md section 9).
+# `y`: importing it segfaults TensorFlow 2.21 (docs/conversion.md §9).
 RECURSIVE_GRAPHDEF_B64 = (
     "Ci4KAXgSC1BsYWNlaG9sZGVyKg8KBXNoYXBlEgY6BBICCAQqCwoFZHR5cGUSAjABCgsKAXkSA3JlYxoBeBI2CjQKEwoD"
     "cmVjEgUKAXgYARoFCgF5GAEaDgoEY2FsbBIDcmVjGgF4Ig0KAXkSCGNhbGw6eTowIgMIiA4="
@@ -122,11 +126,8 @@ def build_keras_model(directory: str | Path) -> Sample:
     model = keras.Model([img, vec], [score, cls], name="two_by_two")
     keras_path = directory / "two_by_two.keras"
     h5_path = directory / "two_by_two.h5"
-    with warnings.catch_warnings():
-        # Keras' weight writers trip numpy 2's __array__(copy=) deprecation.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model.save(keras_path)
-        model.save(h5_path)
+    _save_keras(model, keras_path)
+    _save_keras(model, h5_path)
     rng = _rng(2)
     inputs = {
         "img": rng.standard_normal((3, 8, 8, 3)).astype(np.float32),
@@ -341,6 +342,245 @@ def build_string_input_graph(directory: str | Path) -> Sample:
         output_names=["doubled"],
         inputs={"text": text},
         expected=expected,
+    )
+
+
+def build_recurrent_keras(directory: str | Path, layer: str = "LSTM") -> Sample:
+    """seq[?,7,5] -> LSTM(8) (or GRU) -> Dense scores[?,3], as .keras.
+
+    Its TFLite conversion at a dynamic batch needs tensor lists of unknown shape, which
+    builtins cannot hold.
+    """
+    import keras
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(11)
+    seq = keras.Input((7, 5), name="seq")
+    hidden = getattr(keras.layers, layer)(8, name=layer.lower())(seq)
+    scores = keras.layers.Dense(3, name="scores")(hidden)
+    model = keras.Model(seq, scores)
+    path = directory / f"{layer.lower()}.keras"
+    _save_keras(model, path)
+    inputs = {"seq": _rng(12).standard_normal((3, 7, 5)).astype(np.float32)}
+    return Sample(
+        kind="keras",
+        path=path,
+        input_names=["seq"],
+        output_names=["scores"],
+        inputs=inputs,
+        expected={"scores": model(inputs["seq"], training=False).numpy()},
+    )
+
+
+def _save_keras(model, path: Path) -> None:
+    with warnings.catch_warnings():
+        # Keras' weight writers trip numpy 2's __array__(copy=) deprecation.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(path)
+
+
+def build_keep_prob_checkpoint(directory: str | Path) -> Sample:
+    """A classic TF1 checkpoint with dropout fed by `keep_prob` (float, unknown rank).
+
+    features[?,6] -> hidden (ReLU) -> dropout(keep_prob) -> out/logits. `expected` holds
+    the outputs at keep_prob = 1.0, i.e. at inference.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    ckpt_dir = Path(directory) / "train"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    x = _rng(13).standard_normal((3, 6)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        features = v1.placeholder(tf.float32, [None, 6], name="features")
+        keep_prob = v1.placeholder(tf.float32, name="keep_prob")
+        init = v1.glorot_uniform_initializer(seed=14)
+        w1 = v1.get_variable("hidden/w", [6, 16], initializer=init)
+        hidden = tf.nn.relu(tf.matmul(features, w1))
+        dropped = tf.nn.dropout(hidden, rate=1.0 - keep_prob)
+        w2 = v1.get_variable("out/w", [16, 3], initializer=init)
+        logits = tf.identity(tf.matmul(dropped, w2), name="out/logits")
+        saver = v1.train.Saver()
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            saver.save(sess, str(ckpt_dir / "model.ckpt"))
+            out = sess.run(logits, {features: x, keep_prob: 1.0})
+    return Sample(
+        kind="checkpoint",
+        path=Path(directory),
+        input_names=["features"],
+        output_names=["out/logits"],
+        inputs={"features": x},
+        expected={"out/logits": out},
+        options={"output_nodes": ["out/logits"]},
+    )
+
+
+def build_is_training_graph(directory: str | Path) -> Sample:
+    """A frozen GraphDef switching dropout on a scalar bool placeholder `is_training`.
+
+    images[?,4,4,1] -> flatten -> (dropout if is_training) -> probs (Softmax); `expected`
+    holds the outputs with is_training = False.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    path = Path(directory) / "switch.pb"
+    x = _rng(15).standard_normal((3, 4, 4, 1)).astype(np.float32)
+    w = _rng(16).standard_normal((16, 5)).astype(np.float32)
+
+    def graph() -> None:
+        images = v1.placeholder(tf.float32, [None, 4, 4, 1], name="images")
+        is_training = v1.placeholder(tf.bool, [], name="is_training")
+        flat = tf.reshape(images, [-1, 16])
+        kept = tf.cond(is_training, lambda: tf.nn.dropout(flat, rate=0.5), lambda: flat)
+        tf.nn.softmax(tf.matmul(kept, tf.constant(w)), name="probs")
+
+    expected = _write_graph(graph, path, {"images": x, "is_training": False}, ["probs"])
+    return Sample(
+        kind="frozen_pb",
+        path=path,
+        input_names=["images"],
+        output_names=["probs"],
+        inputs={"images": x},
+        expected=expected,
+    )
+
+
+def serialized_examples(rows: np.ndarray) -> np.ndarray:
+    """tf.train.Example protos with float feature `x`, as a fixed-width bytes array.
+
+    numpy's fixed-width bytes drop trailing NUL bytes, which a serialized float ending in
+    0x00 would have: the values here are never 0.
+    """
+    tf = _tf()
+    protos = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=row))}
+            )
+        ).SerializeToString()
+        for row in rows
+    ]
+    return np.array(protos, dtype=f"S{max(len(p) for p in protos)}")
+
+
+def build_example_parsing_savedmodel(directory: str | Path) -> Sample:
+    """An Estimator-style export: serving_default takes serialized tf.Example strings.
+
+    examples string[?] -> ParseExample (x: float[4]) -> score (Sigmoid), TF1 Builder.
+    `extra["example_inputs"]` is an .npz with a fixed-width bytes array for `examples`.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    export_dir = Path(directory) / "export"
+    rows = _rng(17).uniform(0.5, 2.0, (3, 4)).astype(np.float32)
+    examples = serialized_examples(rows)
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = v1.placeholder(tf.string, [None], name="input_example_tensor")
+        parsed = v1.io.parse_example(serialized, {"x": v1.io.FixedLenFeature([4], tf.float32)})
+        w = v1.get_variable("w", [4, 1], initializer=v1.glorot_uniform_initializer(seed=18))
+        score = tf.nn.sigmoid(tf.matmul(parsed["x"], w), name="score")
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            signature = v1.saved_model.predict_signature_def(
+                inputs={"examples": serialized}, outputs={"score": score}
+            )
+            builder = v1.saved_model.Builder(str(export_dir))
+            builder.add_meta_graph_and_variables(
+                sess, ["serve"], signature_def_map={"serving_default": signature}
+            )
+            builder.save()
+            out = sess.run(score, {serialized: examples})
+    npz = Path(directory) / "examples.npz"
+    np.savez(npz, examples=examples)
+    return Sample(
+        kind="savedmodel",
+        path=Path(directory),
+        input_names=["examples"],
+        output_names=["score"],
+        inputs={"examples": examples},
+        expected={"score": out},
+        extra={"example_inputs": npz},
+    )
+
+
+def build_keras_application(
+    directory: str | Path, name: str = "MobileNetV2", size: int = 32, **kwargs: Any
+) -> Sample:
+    """A keras.applications network with random weights and data-set batch-norm statistics.
+
+    Random weights leave every BatchNormalization at mean 0, variance 1, so activations
+    shrink or grow layer after layer and the outputs barely depend on the input. One forward
+    pass in training mode with momentum 0 sets each layer's statistics to those of a batch
+    drawn like the registry's parity inputs: 0-255 for networks that rescale pixels
+    themselves (EfficientNet), N(0, 1) otherwise.
+    """
+    import keras
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(19)
+    build = getattr(keras.applications, name)
+    model = build(weights=None, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
+    pixels = any(type(layer).__name__ == "Rescaling" for layer in model.layers[:3])
+    rng = _rng(20)
+    shape = (STATISTICS_BATCH, size, size, 3)
+    batch = rng.uniform(0, 255, shape) if pixels else rng.standard_normal(shape)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(batch.astype(np.float32), training=True)
+    for layer, momentum in zip(norms, momenta, strict=True):
+        layer.momentum = momentum
+    path = directory / f"{name.lower()}_{size}.keras"
+    _save_keras(model, path)
+    input_name = model.inputs[0].name
+    inputs = {input_name: batch[:2].astype(np.float32)}
+    return Sample(
+        kind="keras",
+        path=path,
+        input_names=[input_name],
+        output_names=list(model.output_names),
+        inputs=inputs,
+        expected={model.output_names[0]: model(inputs[input_name], training=False).numpy()},
+        extra={"parameters": model.count_params()},
+    )
+
+
+def build_outlier_weight_keras(directory: str | Path) -> Sample:
+    """A dense layer that int8 quantization wrecks: each output column has +-1000 weights
+    on one duplicated feature (they cancel exactly) beside ordinary ones of about 0.1.
+
+    x[?,16] -> [x, x[:, :1]] -> Dense y[?,64]. In float the outliers cancel; quantized to
+    int8 with one scale per column, every ordinary weight rounds to 0.
+    """
+    import keras
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    x = keras.Input((16,), name="x")
+    column = keras.layers.Reshape((16, 1), name="column")(x)
+    first = keras.layers.Flatten(name="first")(keras.layers.Cropping1D((0, 15))(column))
+    joined = keras.layers.Concatenate(name="join")([x, first])
+    dense = keras.layers.Dense(64, use_bias=False, name="y")
+    y = dense(joined)
+    model = keras.Model(x, y)
+    kernel = (0.1 * _rng(21).standard_normal((17, 64))).astype(np.float32)
+    kernel[0], kernel[16] = 1000.0, -1000.0
+    dense.set_weights([kernel])
+    path = directory / "outlier.keras"
+    _save_keras(model, path)
+    inputs = {"x": _rng(22).standard_normal((3, 16)).astype(np.float32)}
+    return Sample(
+        kind="keras",
+        path=path,
+        input_names=["x"],
+        output_names=["y"],
+        inputs=inputs,
+        expected={"y": model(inputs["x"], training=False).numpy()},
     )
 
 

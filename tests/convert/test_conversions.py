@@ -160,9 +160,8 @@ def test_flex_op_model_converts_with_select_tf_ops_and_parity_is_not_checked(
 
     assert result.variant["needs_flex"] is True
     assert result.parity["checked"] is False and result.parity["passed"] is None
-    assert result.parity["reason"] == (
-        "not checked: needs the Flex delegate, which this interpreter lacks"
-    )
+    assert result.variant["flex_ops"] == ["MatrixInverse"]
+    assert "needs the Flex delegate for MatrixInverse" in result.parity["reason"]
 
 
 def test_flex_op_model_savedmodel_is_checked_normally(samples, converter, tmp_path):
