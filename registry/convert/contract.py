@@ -19,7 +19,14 @@ TARGETS_BY_SOURCE: dict[str, tuple[str, ...]] = {
     "tflite": (),
 }
 
-OPTION_KEYS = ("output_nodes", "input_nodes", "input_shapes", "signature_key", "tags")
+OPTION_KEYS = (
+    "output_nodes",
+    "input_nodes",
+    "input_shapes",
+    "signature_key",
+    "tags",
+    "input_constants",
+)
 
 
 class ConversionError(Exception):
@@ -42,7 +49,8 @@ class ConverterTimeout(ConversionError):
 class ConversionRequest:
     """Convert the upload at `source_path` (a file or directory) into `output_path`.
 
-    `options` may hold output_nodes, input_nodes, input_shapes, signature_key and tags;
+    `options` may hold output_nodes, input_nodes, input_shapes, signature_key, tags and
+    input_constants;
     `example_inputs_path` is an .npz keyed by input name, used instead of random inputs for
     the parity check.
     """
@@ -132,6 +140,18 @@ def check_options(options: dict[str, Any]) -> None:
         raise ConversionError(
             "option input_shapes must map input names to lists of ints, "
             'e.g. {"images": [1, 16, 16, 2]}'
+        )
+    constants = options.get("input_constants")
+    if constants is not None and (
+        not isinstance(constants, dict)
+        or not all(
+            isinstance(name, str) and isinstance(value, bool | int | float)
+            for name, value in constants.items()
+        )
+    ):
+        raise ConversionError(
+            "option input_constants must map input names to numbers or booleans, "
+            'e.g. {"keep_prob": 1.0, "is_training": false}'
         )
     key = options.get("signature_key")
     if key is not None and not isinstance(key, str):

@@ -11,12 +11,14 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from registry.convert import graphs, locate
 from registry.convert.contract import ConversionError
+from registry.convert.control_inputs import constants_used, split_constant_inputs
 from registry.convert.failures import explain, first_lines
 from registry.convert.freezing import (
     FrozenGraph,
     freeze_concrete_function,
     freeze_session,
     safe_input_name,
+    with_constants,
 )
 from registry.convert.graph_sources import parse_proto
 from registry.convert.parity import Distribution
@@ -40,6 +42,11 @@ class KerasSource:
     def __init__(self, path: str | Path, options: dict[str, Any], guard: bool = True):
         import keras
 
+        if options.get("input_constants"):
+            raise ConversionError(
+                "input_constants replaces placeholders of TF1 graphs and SavedModels; every "
+                "input of a Keras model is a data input"
+            )
         self.path = locate.find_model_file(path, (".keras", ".h5"), "Keras model (.keras or .h5)")
         self.format = locate.check_keras_file(self.path)
         try:
@@ -165,10 +172,13 @@ class SavedModelSource:
                 "(e.g. tf.saved_model.save(model, dir, signatures=...))"
             )
         self.signature_key = self._choose_signature(signatures, options.get("signature_key"))
-        self.inputs, self.outputs = signatures[self.signature_key]
+        signature_inputs, self.outputs = signatures[self.signature_key]
+        self.inputs, self.constants = split_constant_inputs(signature_inputs, options)
         # A TF2 SavedModel has an object graph; a TF1 Builder one does not.
         self.is_tf2 = len(meta_graph.object_graph_def.nodes) > 0
         self.options_used = {"signature_key": self.signature_key, "tags": self.tags}
+        if self.constants:
+            self.options_used["input_constants"] = constants_used(self.constants)
         self.signature = signature_dict(
             self.inputs, self.outputs, signatures, signature_key=self.signature_key, tags=self.tags
         )
@@ -212,7 +222,9 @@ class SavedModelSource:
     def runner(self) -> SessionRunner:
         if self._runner is None:
             try:
-                self._runner = savedmodel_runner(self.dir, self.tags, self.signature_key)
+                self._runner = savedmodel_runner(
+                    self.dir, self.tags, self.signature_key, self.constants
+                )
             except Exception as exc:
                 raise explain(exc, "loading the SavedModel") from None
         return self._runner
@@ -221,10 +233,12 @@ class SavedModelSource:
         try:
             if self.is_tf2:
                 loaded = tf.saved_model.load(str(self.dir), tags=self.tags)
-                return freeze_concrete_function(loaded.signatures[self.signature_key])
-            runner = self.runner()
-            graph_def = runner.graph.as_graph_def()
-            return freeze_session(runner.session, graph_def, self.inputs, self.outputs)
+                frozen = freeze_concrete_function(loaded.signatures[self.signature_key])
+            else:
+                runner = self.runner()
+                graph_def = runner.graph.as_graph_def()
+                frozen = freeze_session(runner.session, graph_def, self.inputs, self.outputs)
+            return with_constants(frozen, self.constants)
         except ConversionError:
             raise
         except Exception as exc:

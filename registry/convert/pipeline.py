@@ -160,7 +160,12 @@ class _Export:
 
 def _export_for_tflite(source, scratch: Path, input_shapes: dict[str, list[int]] | None):
     """The SavedModel TFLite converts from: the upload itself when it can be, else built."""
-    if isinstance(source, SavedModelSource) and not input_shapes and not _needs_renaming(source):
+    if (
+        isinstance(source, SavedModelSource)
+        and not input_shapes
+        and not source.constants
+        and not _needs_renaming(source)
+    ):
         return _Export(source.dir, source.signature_key, source.tags, {}, [])
     export_dir = scratch / f"savedmodel-{len(list(scratch.iterdir()))}"
     if isinstance(source, KerasSource):
