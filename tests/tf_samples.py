@@ -10,6 +10,7 @@ while building, so a test can compare a converted variant against them without t
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -507,7 +508,11 @@ def build_example_parsing_savedmodel(directory: str | Path) -> Sample:
 
 
 def build_keras_application(
-    directory: str | Path, name: str = "MobileNetV2", size: int = 32, **kwargs: Any
+    directory: str | Path,
+    name: str = "MobileNetV2",
+    size: int = 32,
+    statistics_batch: int = STATISTICS_BATCH,
+    **kwargs: Any,
 ) -> Sample:
     """A keras.applications network with random weights and data-set batch-norm statistics.
 
@@ -523,29 +528,29 @@ def build_keras_application(
     directory.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(19)
     build = getattr(keras.applications, name)
-    model = build(weights=None, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
+    images = keras.Input((size, size, 3), name="images")
+    model = build(weights=None, input_tensor=images, classifier_activation=None, **kwargs)
     pixels = any(type(layer).__name__ == "Rescaling" for layer in model.layers[:3])
     rng = _rng(20)
-    shape = (STATISTICS_BATCH, size, size, 3)
+    shape = (statistics_batch, size, size, 3)
     batch = rng.uniform(0, 255, shape) if pixels else rng.standard_normal(shape)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0
-    model(batch.astype(np.float32), training=True)
+    model([batch.astype(np.float32)], training=True)
     for layer, momentum in zip(norms, momenta, strict=True):
         layer.momentum = momentum
     path = directory / f"{name.lower()}_{size}.keras"
     _save_keras(model, path)
-    input_name = model.inputs[0].name
-    inputs = {input_name: batch[:2].astype(np.float32)}
+    inputs = {"images": batch[:2].astype(np.float32)}
     return Sample(
         kind="keras",
         path=path,
-        input_names=[input_name],
+        input_names=["images"],
         output_names=list(model.output_names),
         inputs=inputs,
-        expected={model.output_names[0]: model(inputs[input_name], training=False).numpy()},
+        expected={model.output_names[0]: model([inputs["images"]], training=False).numpy()},
         extra={"parameters": model.count_params()},
     )
 
@@ -635,6 +640,45 @@ BUILDERS = {
 }
 
 
+# Samples of real model shapes, each built when first asked for (see BuiltOnDemand).
+MODEL_BUILDERS = {
+    "lstm": functools.partial(build_recurrent_keras, layer="LSTM"),
+    "gru": functools.partial(build_recurrent_keras, layer="GRU"),
+    "keep_prob": build_keep_prob_checkpoint,
+    "is_training": build_is_training_graph,
+    "tf_example": build_example_parsing_savedmodel,
+    "outlier": build_outlier_weight_keras,
+    "mobilenet_v2": functools.partial(
+        build_keras_application, name="MobileNetV2", size=32, alpha=0.35
+    ),
+    "efficientnet_b0": functools.partial(build_keras_application, name="EfficientNetB0", size=64),
+    # Full size, for bench/architectures.py: at 224 pixels a few images give every layer
+    # enough values for its statistics, and ResNet50's training pass stays within memory.
+    **{
+        f"{key}_224": functools.partial(
+            build_keras_application, name=name, size=224, statistics_batch=8
+        )
+        for key, name in (
+            ("mobilenet_v2", "MobileNetV2"),
+            ("efficientnet_b0", "EfficientNetB0"),
+            ("resnet50", "ResNet50"),
+        )
+    },
+}
+
+
+class BuiltOnDemand(dict):
+    """MODEL_BUILDERS' samples, each built into `directory` the first time it is looked up."""
+
+    def __init__(self, directory: str | Path):
+        super().__init__()
+        self.directory = Path(directory)
+
+    def __missing__(self, name: str) -> Sample:
+        sample = self[name] = MODEL_BUILDERS[name](self.directory / name)
+        return sample
+
+
 def build_all(directory: str | Path) -> dict[str, Sample]:
     """Every sample, each in its own subdirectory of `directory`."""
     return {name: build(Path(directory) / name) for name, build in BUILDERS.items()}
@@ -647,9 +691,10 @@ if __name__ == "__main__":
     import sys
 
     target, names = Path(sys.argv[1]), sys.argv[2:] or list(BUILDERS)
-    fields = ("kind", "input_names", "output_names", "options")
-    built = {name: BUILDERS[name](target / name) for name in names}
+    fields = ("kind", "input_names", "output_names", "options", "extra")
+    every = {**BUILDERS, **MODEL_BUILDERS}
+    built = {name: every[name](target / name) for name in names}
     listing = {
         n: {"path": str(s.path), **{f: getattr(s, f) for f in fields}} for n, s in built.items()
     }
-    print(json.dumps(listing, indent=2))
+    print(json.dumps(listing, indent=2, default=str))

@@ -52,7 +52,7 @@ PRECISIONS: dict[str, Precision] = {
     "savedmodel": FLOAT32,
     "tflite": FLOAT32,
     "tflite_fp16": Precision(step=2.0**-11, cap=0.1),
-    "tflite_int8": Precision(step=2.0**-8, cap=0.3),
+    "tflite_int8": Precision(step=2.0**-8, cap=0.5),
 }
 
 
