@@ -107,8 +107,12 @@ def convert_model(name: str, sample: dict, scratch: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(MODELS))
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    args.names = args.names or list(MODELS)
     print(
         "| model | variant | path | max abs / normalized RMS (≤ tolerance) / verdict | "
         "size | conversion (+ parity) |"

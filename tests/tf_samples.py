@@ -361,17 +361,8 @@ def build_recurrent_keras(directory: str | Path, layer: str = "LSTM") -> Sample:
     hidden = getattr(keras.layers, layer)(8, name=layer.lower())(seq)
     scores = keras.layers.Dense(3, name="scores")(hidden)
     model = keras.Model(seq, scores)
-    path = directory / f"{layer.lower()}.keras"
-    _save_keras(model, path)
     inputs = {"seq": _rng(12).standard_normal((3, 7, 5)).astype(np.float32)}
-    return Sample(
-        kind="keras",
-        path=path,
-        input_names=["seq"],
-        output_names=["scores"],
-        inputs=inputs,
-        expected={"scores": model(inputs["seq"], training=False).numpy()},
-    )
+    return _keras_sample(model, directory / f"{layer.lower()}.keras", inputs)
 
 
 def _save_keras(model, path: Path) -> None:
@@ -379,6 +370,24 @@ def _save_keras(model, path: Path) -> None:
         # Keras' weight writers trip numpy 2's __array__(copy=) deprecation.
         warnings.simplefilter("ignore", DeprecationWarning)
         model.save(path)
+
+
+def _keras_sample(model, path: Path, inputs: dict[str, np.ndarray], **extra: Any) -> Sample:
+    """Save a Keras model to `path`; the Sample holds its outputs for `inputs`."""
+    _save_keras(model, path)
+    values = list(inputs.values())
+    # A model built on a list of inputs wants a list, even of one.
+    outputs = model(values if isinstance(model.input, list) else values[0], training=False)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return Sample(
+        kind="keras",
+        path=path,
+        input_names=list(inputs),
+        output_names=list(model.output_names),
+        inputs=inputs,
+        expected={n: o.numpy() for n, o in zip(model.output_names, outputs, strict=True)},
+        extra=extra,
+    )
 
 
 def build_keep_prob_checkpoint(directory: str | Path) -> Sample:
@@ -541,18 +550,9 @@ def build_keras_application(
     model([batch.astype(np.float32)], training=True)
     for layer, momentum in zip(norms, momenta, strict=True):
         layer.momentum = momentum
-    path = directory / f"{name.lower()}_{size}.keras"
-    _save_keras(model, path)
     inputs = {"images": batch[:2].astype(np.float32)}
-    return Sample(
-        kind="keras",
-        path=path,
-        input_names=["images"],
-        output_names=list(model.output_names),
-        inputs=inputs,
-        expected={model.output_names[0]: model([inputs["images"]], training=False).numpy()},
-        extra={"parameters": model.count_params()},
-    )
+    path = directory / f"{name.lower()}_{size}.keras"
+    return _keras_sample(model, path, inputs, parameters=model.count_params())
 
 
 def build_outlier_weight_keras(directory: str | Path) -> Sample:
@@ -576,17 +576,8 @@ def build_outlier_weight_keras(directory: str | Path) -> Sample:
     kernel = (0.1 * _rng(21).standard_normal((17, 64))).astype(np.float32)
     kernel[0], kernel[16] = 1000.0, -1000.0
     dense.set_weights([kernel])
-    path = directory / "outlier.keras"
-    _save_keras(model, path)
     inputs = {"x": _rng(22).standard_normal((3, 16)).astype(np.float32)}
-    return Sample(
-        kind="keras",
-        path=path,
-        input_names=["x"],
-        output_names=["y"],
-        inputs=inputs,
-        expected={"y": model(inputs["x"], training=False).numpy()},
-    )
+    return _keras_sample(model, directory / "outlier.keras", inputs)
 
 
 def build_tf2_object_checkpoint(directory: str | Path) -> Sample:

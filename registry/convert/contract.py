@@ -76,9 +76,13 @@ class ConversionResult:
 
     signature: the source's inputs/outputs/signatures (see `describe`).
     variant: facts about the produced file or directory: size, input/output names (and how
-        they map from the source's), TFLite tensor details, needs_flex, renamed inputs.
-    parity: {checked, passed, reason, inputs, outputs: {name: {max_abs_diff, max_rel_diff,
-        tolerance, passed}}}, comparing the variant with the source on the same inputs.
+        they map from the source's), renamed inputs; for TFLite also tensor details,
+        conversion_path (builtins, fixed-batch or select-tf-ops), fixed_batch, ops (builtin
+        op names) and flex_ops (TensorFlow ops run through Flex; needs_flex when any).
+    parity: {checked, passed, reason, inputs, input_distributions, perturbation,
+        outputs: {name: {max_abs_diff, max_rel_diff, mean_abs_diff, normalized_rms_error,
+        sensitivity, tolerance, passed}}}, comparing the variant with the source on the same
+        inputs (see parity.py).
     steps: what was done, in order, e.g. ["restore", "freeze", "tflite-convert"].
     converter_versions: tensorflow, keras, ai_edge_litert, numpy and python versions.
     options: the options actually used, with detected output_nodes etc. filled in.

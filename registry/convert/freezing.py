@@ -154,7 +154,7 @@ def safe_input_name(name: str, taken: set[str]) -> str:
     """`name` if a TF2 signature accepts it as a keyword argument, else `name_`.
 
     TF2 signatures become Python parameters: `in`, `class` or `None` break saving and
-    loading (tf-notes section 3), so such inputs are renamed and the mapping recorded.
+    loading (docs/conversion.md §3), so such inputs are renamed and the mapping recorded.
     """
     if not keyword.iskeyword(name):
         return name

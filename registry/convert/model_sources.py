@@ -259,7 +259,7 @@ class TFLiteSource:
 
         self.path = locate.find_model_file(path, (".tflite",), "TFLite model (.tflite)")
         try:
-            # No allocate_tensors(): a malformed model can crash there (tf-notes section 9).
+            # No allocate_tensors(): a malformed model can crash there (docs/conversion.md §9).
             interpreter = Interpreter(model_path=str(self.path))
         except Exception as exc:
             raise ConversionError(f"not a valid .tflite file: {first_lines(str(exc), 2)}") from None

@@ -158,8 +158,9 @@ class _Export:
     steps: list[str]
 
 
-def _export_for_tflite(source, scratch: Path, input_shapes: dict[str, list[int]] | None):
-    """The SavedModel TFLite converts from: the upload itself when it can be, else built."""
+def _export_for_tflite(source, export_dir: Path, input_shapes: dict[str, list[int]] | None):
+    """The SavedModel TFLite converts from: the upload itself when it can be, else one built
+    at `export_dir`."""
     if (
         isinstance(source, SavedModelSource)
         and not input_shapes
@@ -167,7 +168,6 @@ def _export_for_tflite(source, scratch: Path, input_shapes: dict[str, list[int]]
         and not _needs_renaming(source)
     ):
         return _Export(source.dir, source.signature_key, source.tags, {}, [])
-    export_dir = scratch / f"savedmodel-{len(list(scratch.iterdir()))}"
     if isinstance(source, KerasSource):
         renamed = savedmodel_from_keras(source, export_dir, input_shapes)
         return _Export(export_dir, SERVING_KEY, SERVING_TAGS, renamed, ["savedmodel-export"])
@@ -198,14 +198,14 @@ def _convert_to_tflite(source, scratch: Path, input_shapes, target_kind: str):
     anywhere); only if that fails too does it keep its dynamic batch with the tensor lists
     left to Select TF ops (docs/conversion.md §11).
     """
-    export = _export_for_tflite(source, scratch, input_shapes)
+    export = _export_for_tflite(source, scratch / "savedmodel", input_shapes)
     try:
         model = convert_savedmodel(export.dir, target_kind, export.key, export.tags)
         return model, export, "select-tf-ops" if model.needs_flex else "builtins"
     except TensorListsNeedStaticShapes:
         fixed_shapes = _fixed_batch_shapes(source, input_shapes)
     if fixed_shapes is not None:
-        fixed = _export_for_tflite(source, scratch, fixed_shapes)
+        fixed = _export_for_tflite(source, scratch / "savedmodel-fixed-batch", fixed_shapes)
         try:
             model = convert_savedmodel(fixed.dir, target_kind, fixed.key, fixed.tags)
             return model, fixed, "fixed-batch"

@@ -7,6 +7,7 @@ ai_edge_litert's Interpreter (what devices use), never tf.lite.Interpreter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ class SessionRunner:
         session: Any,
         inputs: list[Endpoint],
         outputs: list[Endpoint],
-        constants: list[ConstantInput] = (),
+        constants: Sequence[ConstantInput] = (),
     ):
         self.graph, self.session = graph, session
         self.inputs, self.outputs = inputs, outputs
@@ -69,7 +70,7 @@ def savedmodel_runner(
     export_dir: str | Path,
     tags: list[str],
     signature_key: str,
-    constants: list[ConstantInput] = (),
+    constants: Sequence[ConstantInput] = (),
 ) -> SessionRunner:
     """Run one signature of a SavedModel the way TF Serving does: the TF1 loader, a Session.
 

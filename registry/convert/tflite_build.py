@@ -2,7 +2,7 @@
 
 Always `from_saved_model`: it keeps the signature (so devices get named inputs/outputs)
 and, unlike `from_concrete_functions` over a Keras 3 model, cannot silently produce a
-model with uninitialised weights (tf-notes section 5).
+model with uninitialised weights (docs/conversion.md §5).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class TensorListsNeedStaticShapes(ConversionError):
     """Builtins cannot hold the model's tensor lists (a Keras RNN's loop) at a dynamic batch."""
 
 
-def _model(content: bytes) -> TFLiteModel:
+def _with_ops_listed(content: bytes) -> TFLiteModel:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(content, 0)
@@ -138,23 +138,23 @@ def convert_savedmodel(
     static shape raises TensorListsNeedStaticShapes, so the caller can fix the batch.
     """
     export_dir = Path(export_dir)
-    if keep_tensor_lists:
+
+    def convert(flex: bool) -> TFLiteModel:
+        converter = _converter(
+            export_dir, target_kind, signature_key, tags, flex, keep_tensor_lists
+        )
+        return _with_ops_listed(converter.convert())
+
+    if not keep_tensor_lists:
         try:
-            return _model(
-                _converter(export_dir, target_kind, signature_key, tags, True, True).convert()
-            )
+            return convert(flex=False)
         except Exception as exc:
-            raise _explain(exc) from None
+            codes = _error_codes(exc)
+            if _needs_static_tensor_lists(str(exc)):
+                raise TensorListsNeedStaticShapes(truncate(str(exc), 600)) from None
+            if "ERROR_NEEDS_FLEX_OPS" not in codes or "ERROR_NEEDS_CUSTOM_OPS" in codes:
+                raise _explain(exc) from None
     try:
-        return _model(_converter(export_dir, target_kind, signature_key, tags, False).convert())
-    except Exception as exc:
-        codes = _error_codes(exc)
-        if _needs_static_tensor_lists(str(exc)):
-            raise TensorListsNeedStaticShapes(truncate(str(exc), 600)) from None
-        if "ERROR_NEEDS_FLEX_OPS" not in codes or "ERROR_NEEDS_CUSTOM_OPS" in codes:
-            raise _explain(exc) from None
-    try:
-        content = _converter(export_dir, target_kind, signature_key, tags, flex=True).convert()
+        return convert(flex=True)
     except Exception as exc:
         raise _explain(exc) from None
-    return _model(content)

@@ -133,6 +133,28 @@ def test_variant_with_swapped_outputs_fails_parity(mobilenet):
     assert {n for n, o in parity["outputs"].items() if not o["passed"]} == {"left", "right"}
 
 
+def test_difference_that_rounding_alone_could_explain_is_not_conclusive():
+    import keras
+
+    from registry.convert.parity import check_parity
+    from registry.convert.runners import KerasRunner
+    from registry.convert.signatures import tensor_endpoint
+
+    x = keras.Input((8,), name="x")
+    # sin(1e6 x): one float32 rounding step of x turns the phase by ~0.1 rad.
+    chaotic = keras.Model(x, keras.ops.sin(x * 1e6))
+    shifted = keras.Model(x, keras.ops.sin(x * 1e6 + 0.3))
+    inputs, outputs = [tensor_endpoint("x", x)], [tensor_endpoint("y", chaotic.outputs[0])]
+
+    parity = check_parity(
+        KerasRunner(chaotic, inputs, outputs), KerasRunner(shifted, inputs, outputs), "tflite"
+    )
+
+    assert parity["checked"] is False and parity["passed"] is None
+    assert "too sensitive to tell" in parity["reason"]
+    assert parity["outputs"]["y"]["normalized_rms_error"] > 0.1
+
+
 def test_int8_variant_that_rounds_every_ordinary_weight_to_zero_fails_parity(
     models, converter, tmp_path
 ):
