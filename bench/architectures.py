@@ -93,11 +93,12 @@ def convert_model(name: str, sample: dict, scratch: Path) -> list[str]:
             except ConversionError as exc:
                 rows.append(f"| {name} | {target} | failed: {str(exc)[:120]} | | | |")
                 continue
-            size = result.variant["size"] / 2**20
+            size = result.variant["size"]
+            shown = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
             seconds = result.variant["seconds"]
             rows.append(
                 f"| {name} | {target} | {_path(result)} | {_parity(result.parity)} | "
-                f"{size:.2f} MiB | {seconds['convert']:.1f} s (+{seconds['parity']:.1f} s) |"
+                f"{shown} | {seconds['convert']:.1f} s (+{seconds['parity']:.1f} s) |"
             )
         pid = converter.pid
         peak = f"{peak_rss_mib(pid):.0f} MiB" if pid else "(the converter had stopped)"
