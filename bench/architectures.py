@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.architectures [NAME ...]
 
-Builds the models with tests/tf_samples.py in a child process (random weights, batch-norm
+Builds the models with registry/testing/tf_samples.py in a child process (random weights, batch-norm
 statistics from data), then converts each to every variant it has with a converter process
 of its own, so the converter's peak resident memory (VmHWM) belongs to that model alone.
 Prints one markdown table row per variant. ResNet50 at 224 pixels takes a few minutes.
@@ -37,7 +37,7 @@ MODELS: dict[str, tuple[tuple[str, ...], dict, bool]] = {
 
 def build(names: list[str], where: Path) -> dict[str, dict]:
     out = subprocess.run(
-        [sys.executable, "-m", "tests.tf_samples", str(where), *names],
+        [sys.executable, "-m", "registry.testing.tf_samples", str(where), *names],
         cwd=ROOT,
         capture_output=True,
         text=True,

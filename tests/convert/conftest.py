@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from registry.convert import Converter
-from tests import tf_samples
+from registry.testing import tf_samples
 
 
 @pytest.fixture(scope="session")
