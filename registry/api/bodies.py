@@ -25,6 +25,7 @@ from registry.api.fields import (
     CommaList,
     FilePart,
     Flag,
+    InputConstantsText,
     InputShapes,
     JSONObject,
     JSONObjectText,
@@ -164,6 +165,13 @@ class Upload(Body):
         metadata=about("SavedModel signature to convert (default `serving_default`)"),
     )
     saved_model_tags = CommaList(metadata=about("SavedModel MetaGraph tags, e.g. `serve`"))
+    input_constants = InputConstantsText(
+        load_default=dict,
+        metadata=about(
+            'control inputs replaced by constants in every variant, e.g. `{"keep_prob": 1.0, '
+            '"is_training": false}`'
+        ),
+    )
     sha256 = Sha256(
         "the file's sha256; sent before `file` it lets storage write the bytes straight to "
         "their final key",

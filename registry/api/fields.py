@@ -131,6 +131,20 @@ class JSONObjectText(Text):
         return json_object(parse_json(text)) if text.strip() else {}
 
 
+class InputConstantsText(JSONObjectText):
+    """Values for control inputs (`{"keep_prob": 1.0, "is_training": false}`): numbers or
+    true/false, which every variant bakes in as constants."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict[str, Any]:
+        constants = super()._deserialize(value, attr, data, **kwargs)
+        for name, constant in constants.items():
+            if not isinstance(constant, bool | int | float) or constant != constant:
+                raise ValidationError(
+                    f"the value of {name!r} must be a number or true/false, not {constant!r}"
+                )
+        return constants
+
+
 class Timestamp(fields.DateTime):
     """A time in UTC, spelled one way for every backend (SQLite hands back naive datetimes)."""
 

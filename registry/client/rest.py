@@ -160,6 +160,7 @@ class RegistryClient:
         input_nodes: str | Iterable[str] | None = None,
         targets: str | Iterable[str] | None = None,
         input_shapes: str | dict[str, list[int]] | None = None,
+        input_constants: dict[str, bool | int | float] | None = None,
         tags: dict[str, Any] | None = None,
         example_inputs: str | Path | None = None,
         progress: Progress | None = None,
@@ -181,6 +182,7 @@ class RegistryClient:
             "input_nodes": _listed(input_nodes),
             "targets": _listed(targets),
             "input_shapes": shapes,
+            "input_constants": json.dumps(input_constants) if input_constants else None,
             "tags": json.dumps(tags) if tags else None,
             # Promised up front, it lets S3 storage write the file to its final key directly.
             "sha256": None if path.is_dir() else file_sha256(path),
