@@ -56,7 +56,8 @@ def test_truncated_data_shard_is_reported_as_truncated(samples, converter, tmp_p
             )
         )
 
-    assert "data shard is truncated: Read less bytes than requested" in str(error.value)
+    # The registry's own words; what follows them is TensorFlow's, which may change.
+    assert "data shard is truncated" in str(error.value)
 
 
 def test_random_bytes_as_graphdef_are_not_a_valid_graphdef(converter, tmp_path):
@@ -65,7 +66,6 @@ def test_random_bytes_as_graphdef_are_not_a_valid_graphdef(converter, tmp_path):
         converter.convert(request("frozen_pb", path, "tflite", tmp_path / "m.tflite"))
 
     assert "is not a valid GraphDef" in str(error.value)
-    assert "Wire format was corrupt" in str(error.value)
 
 
 def test_random_bytes_as_keras_file_are_not_a_valid_keras_file(converter, tmp_path):
