@@ -22,8 +22,8 @@ from schemathesis.engine import events, from_schema
 from tests.conftest import backend_settings, start_live_registry
 from tests.files import fake_tflite
 
-# Generated requests per operation, on top of the boundary cases (whole run: about 20 s).
-EXAMPLES_PER_OPERATION = 30
+# Generated requests per operation, on top of the boundary cases (whole run: about 40 s).
+EXAMPLES_PER_OPERATION = 50
 # Hypothesis' simplest string matching the name pattern: the fuzzer finds this model, so reads
 # of versions, artifacts and lineage reach real rows, not only 404s.
 SEEDED_MODEL = "0"
