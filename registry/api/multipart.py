@@ -20,6 +20,8 @@ MAX_PARTS = 32
 
 
 class IncompleteUpload(InvalidRequest):
+    """The body ended before its declared length; sending it again can succeed."""
+
     status = 400
     title = "Incomplete upload"
 
