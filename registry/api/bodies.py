@@ -25,8 +25,10 @@ from registry.api.fields import (
     CommaList,
     FilePart,
     Flag,
+    FullMatch,
     InputConstantsText,
     InputShapes,
+    IsoTime,
     JSONObject,
     JSONObjectText,
     Name,
@@ -230,8 +232,8 @@ class AuditQuery(Paged):
     model = Text()
     actor = Text(metadata=about("a token name"))
     action = Text(metadata=about("an action (`alias.moved`) or a family (`job.*`)"))
-    since = Text(metadata={"description": "events at or after this time", "format": "date-time"})
-    until = Text(metadata={"description": "events before this time", "format": "date-time"})
+    since = IsoTime("events at or after this time")
+    until = IsoTime("events before this time")
     limit = fields.Integer(
         load_default=audit.PAGE_SIZE, metadata=about("events per page, clamped to 1-1000")
     )
@@ -246,7 +248,7 @@ class ServingQuery(Query):
         Text(), load_default=list, metadata=about("an alias whose version to include; repeatable")
     )
     version = fields.List(
-        Text(validate=validate.Regexp("^(?:[0-9]+|latest)$", error="must be a number or latest")),
+        Text(validate=FullMatch("[0-9]+|latest", error="must be a number or latest")),
         load_default=list,
         metadata=about("a version number or `latest` to include; repeatable"),
     )
