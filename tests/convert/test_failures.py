@@ -135,3 +135,22 @@ def test_target_a_source_cannot_become_is_refused_without_the_process(tmp_path):
 
     assert "cannot produce 'savedmodel' from a 'savedmodel' upload" in str(error.value)
     assert converter.pid is None
+
+
+def test_meta_graph_from_another_training_run_is_refused_naming_the_mismatch(converter, tmp_path):
+    trained = tf_samples.build_tf1_checkpoint(tmp_path / "trained")
+    other = tf_samples.build_keep_prob_checkpoint(tmp_path / "other")
+    # The upload's .meta is another model's graph; its .index/.data hold the first's values.
+    (meta,) = trained.path.rglob("*.meta")
+    (other_meta,) = other.path.rglob("*.meta")
+    meta.write_bytes(other_meta.read_bytes())
+    options = {"output_nodes": ["out/logits"], "input_constants": {"keep_prob": 1.0}}
+
+    with pytest.raises(ConversionError) as error:
+        converter.convert(
+            request("checkpoint", trained.path, "frozen_pb", tmp_path / "m.pb", options)
+        )
+
+    assert "the .meta and the .index/.data files must come from the same training run" in str(
+        error.value
+    )
