@@ -5,15 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.settings import Settings
+from registry.vocabulary import could_be_name
+
+T = TypeVar("T")
 
 # Found, not imported: the migrations import this package (their env builds the engine).
 MIGRATIONS_DIR = Path(find_spec("migrations").origin).parent
@@ -98,6 +102,13 @@ def _sqlite_engine(url: str, bounds: WaitBounds) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def find_named(session: Session, entity: type[T], name: str) -> T | None:
+    """The row of `entity` called `name`; None, without asking, for a name no row can have."""
+    if not could_be_name(name):
+        return None
+    return session.scalar(select(entity).where(entity.name == name))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
