@@ -27,7 +27,7 @@ from bench.stack import ROOT, production_stack
 BUILD_CHECKPOINTS = """
 import sys, json
 from pathlib import Path
-from tests.tf_samples import build_tf1_checkpoint
+from registry.testing.tf_samples import build_tf1_checkpoint
 samples = [build_tf1_checkpoint(Path(sys.argv[1]) / f"run{i}", step=100 + i)
            for i in range(int(sys.argv[2]))]
 print(json.dumps([str(s.extra["prefix"]) for s in samples]))

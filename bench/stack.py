@@ -17,10 +17,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from registry.db import make_engine, upgrade
-from registry.services import open_sessions
 from registry.domain.ledger import tokens
+from registry.services import open_sessions
 from registry.settings import Settings
-from tests.s3server import S3Server, s3_from_env, start_seaweedfs
+from registry.testing.seaweedfs import S3Server, s3_from_env, start_seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ class Stack:
 
 
 @contextmanager
-def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
+def production_stack(scratch: Path, api_processes: int = 1, **overrides) -> Iterator[Stack]:
     """A PostgreSQL schema, SeaweedFS, a Redis broker and the API under gunicorn, as compose has."""
     s3 = s3_from_env() or start_seaweedfs(scratch / "seaweedfs")
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -78,7 +78,8 @@ def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
         s3_endpoint_url=s3.endpoint_url,
         s3_access_key=s3.access_key,
         s3_secret_key=s3.secret_key,
-        broker_url="redis://127.0.0.1:6379/13",
+        # Database 0: the tests lease 1-15 for their own brokers.
+        broker_url="redis://127.0.0.1:6379/0",
         **overrides,
     )
     upgrade(settings.effective_database_url)
@@ -94,7 +95,7 @@ def production_stack(scratch: Path, **overrides) -> Iterator[Stack]:
             "--worker-class",
             "gthread",
             "--workers",
-            "1",
+            str(api_processes),
             "--threads",
             "8",
             "--timeout",

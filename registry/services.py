@@ -10,30 +10,72 @@ broker did not take is resent by the workers' sweep.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import make_engine, make_sessionmaker
+from registry.db import WaitBounds, make_engine, make_sessionmaker
 from registry.domain import jobs
 from registry.domain.ledger import audit
+from registry.logs import current_request_id
 from registry.settings import Settings
 from registry.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
+# Sends waiting at most; past that, the sweep sends what is left.
+MAX_BACKLOG = 10_000
+
 
 class JobQueue(Protocol):
     """Hands conversion jobs to the workers; `workers.dispatch` provides the Celery one."""
 
-    def send(self, job_ids: list[int]) -> list[int]:
-        """Publish the jobs; returns the ids the broker took (the rest are left for the sweep).
-        Never raises for a broker that is down or slow, and returns within a bounded time."""
+    def send(self, job_ids: list[int], request_id: str = "") -> list[int]:
+        """Publish the jobs, tagged with the request that queued them; returns the ids the
+        broker took (the rest are left for the sweep). Never raises for a broker that is down
+        or slow, and returns within a bounded time."""
 
     def check(self) -> None:
         """Connect to the broker once, within a bounded time; raises if it does not answer."""
+
+
+class BackgroundSender:
+    """Sends committed jobs from a thread of its own, so no answer waits on the broker.
+
+    Whatever it cannot send (a full backlog, the process ending first) stays `queued` without
+    `dispatched_at` in the database, where the workers' sweep finds it.
+    """
+
+    def __init__(self, send: Callable[[list[int], str], None]) -> None:
+        self._send = send
+        self._backlog: queue.Queue[tuple[list[int], str]] = queue.Queue(MAX_BACKLOG)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job_ids: list[int], request_id: str) -> None:
+        try:
+            self._backlog.put_nowait((job_ids, request_id))
+        except queue.Full:
+            log.warning("job sending is behind; the sweep will send jobs %s", job_ids)
+            return
+        with self._lock:
+            # Started on first use, and again in a forked child, which inherits no threads.
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="job-sender", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job_ids, request_id = self._backlog.get()
+            try:
+                self._send(job_ids, request_id)
+            except Exception:  # one failed send must not end the sending
+                log.exception("sending jobs %s failed; the sweep will send them", job_ids)
 
 
 def open_sessions(engine: Engine) -> sessionmaker[Session]:
@@ -54,7 +96,7 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings, job_queue: JobQueue) -> Services:
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url, WaitBounds.from_settings(settings))
         return cls(
             settings=settings,
             engine=engine,
@@ -64,16 +106,17 @@ class Services:
         )
 
     def __post_init__(self) -> None:
+        self._sender = BackgroundSender(self.send_jobs)
         event.listen(self.sessions, "after_commit", self._send_committed_jobs)
 
     def _send_committed_jobs(self, session: Session) -> None:
         job_ids = jobs.take_jobs_to_send(session)
         if job_ids:
-            self.send_jobs(job_ids)
+            self._sender.submit(job_ids, current_request_id() or "")
 
-    def send_jobs(self, job_ids: list[int]) -> None:
+    def send_jobs(self, job_ids: list[int], request_id: str = "") -> None:
         """Publish committed jobs and note which the broker took."""
-        sent = self.job_queue.send(job_ids)
+        sent = self.job_queue.send(job_ids, request_id)
         if not sent:
             return
         try:

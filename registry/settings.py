@@ -65,6 +65,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""
+    # Every wait on the database has a bound (PostgreSQL; SQLite waits busy_timeout on locks):
+    # connecting, taking a pooled connection, waiting for a row lock, one statement, and a
+    # transaction left open doing nothing.
+    database_connect_timeout_seconds: PositiveInt = 5
+    database_pool_timeout_seconds: PositiveFloat = 10
+    database_lock_timeout_seconds: PositiveFloat = 10
+    database_statement_timeout_seconds: PositiveFloat = 120
+    database_idle_in_transaction_timeout_seconds: PositiveFloat = 120
     # `s3://bucket/prefix` or a local directory path (`file:///abs/dir` or `/abs/dir`).
     storage_url: str = ""
     s3_endpoint_url: str = ""

@@ -37,6 +37,12 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
+def could_be_name(text: str) -> bool:
+    """Whether `text` could name a model, alias or token; what cannot is looked up nowhere
+    (so a NUL byte or a trailing newline never reaches the database)."""
+    return NAME_PATTERN.fullmatch(text) is not None
+
+
 def validate_name(what: str, name: str) -> str:
     """Model, alias and token names are a safe character set: they end up in URLs and logs."""
     if not NAME_PATTERN.fullmatch(name or ""):

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from registry.settings import Settings
-from tests.s3server import S3Server
+from registry.testing.seaweedfs import S3Server
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -26,8 +26,8 @@ from registry.db import upgrade
 from registry.domain.ledger import tokens
 from registry.services import Services
 from registry.settings import Settings
+from registry.testing.seaweedfs import S3Server, s3_from_env, start_seaweedfs
 from registry.wiring import build_services
-from tests.s3server import S3Server, s3_from_env, start_seaweedfs
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -36,6 +36,8 @@ REDIS_URL = "redis://127.0.0.1:6379"
 # database 0; a lease outlives a killed run by at most an hour.
 BROKER_LEASE_KEY = "tf-registry-tests:broker-db:{}"
 BROKER_LEASE_SECONDS = 3600
+# Connect and read bound of the tests' HTTP calls.
+HTTP_TIMEOUT_SECONDS = (10, 120)
 
 
 @pytest.fixture(scope="session")
@@ -167,12 +169,18 @@ class LiveRegistry:
         return issued.secret
 
 
+class BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Gives every request a timeout unless it names one: a test never waits without bound."""
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=timeout or HTTP_TIMEOUT_SECONDS, **kwargs)
+
+
 def bearer_session(token: str) -> requests.Session:
     """A requests session sending `token`, with a pool big enough for concurrent tests."""
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=32)
-    http.mount("http://", adapter)
+    http.mount("http://", BoundedAdapter(pool_maxsize=32))
     return http
 
 
@@ -238,7 +246,7 @@ def samples_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def samples(samples_dir: Path) -> dict:
-    """Every sample model (tests/tf_samples.py), built once: about 1 s after TF's import."""
-    from tests import tf_samples
+    """Every sample model (registry.testing.tf_samples), built once: ~1 s after TF is imported."""
+    from registry.testing import tf_samples
 
     return tf_samples.build_all(samples_dir)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from registry.testing.seaweedfs import S3Server
 from tests.compose import (
     VENV_BIN,
     LocalServices,
@@ -29,7 +30,6 @@ from tests.compose import (
     service_command,
 )
 from tests.metrics import sample_key, scrape, scrape_until
-from tests.s3server import S3Server
 from tests.workers.uploads import example_inputs_file, upload_fields
 
 TOKEN_NAME = "compose-test"

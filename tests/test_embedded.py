@@ -86,8 +86,12 @@ def registry_up(tmp_path):
     wait_until_up(url, process)
     yield url, process, tmp_path / "data"
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def test_registry_up_converts_an_upload_to_ready_and_stops_cleanly(registry_up, samples, tmp_path):

@@ -88,6 +88,14 @@ RULES = {
         ["registry.storage"],
         ("flask", "sqlalchemy", "registry.api", "registry.db", "registry.domain", "workers"),
     ),
+    "the registry's own code never imports its test helpers": (
+        ["registry.api", "registry.cli", "registry.client", "workers.tasks"],
+        ("registry.testing", "tests"),
+    ),
+    "benchmarks use the registry, never the tests": (
+        ["bench.stack", "bench.transfer", "bench.conversion"],
+        ("tests",),
+    ),
     "the database layer does not import the migrations": (
         ["registry.db"],
         ("migrations", "registry.domain", "registry.api", "flask"),

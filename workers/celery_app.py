@@ -1,4 +1,8 @@
-"""The Celery app, configured from the registry's Settings."""
+"""The Celery app, configured from the registry's Settings.
+
+Built by whoever needs one: the job queue (to send) and `workers.tasks` (the worker's own,
+from the environment). Importing this module builds nothing.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +55,3 @@ def _log_json(loglevel=None, **_kwargs) -> None:
     # Answering this signal keeps Celery from installing its own text handlers: the worker's
     # and its tasks' records go out as the registry's JSON lines.
     configure_logging(Settings.from_env().log_level)
-
-
-app = make_celery(Settings.from_env())

@@ -6,7 +6,6 @@ import logging
 
 from kombu import Connection
 
-from registry.logs import current_request_id
 from registry.settings import Settings
 from workers.celery_app import make_celery, prepared_broker_url
 
@@ -25,10 +24,9 @@ class CeleryJobQueue:
         self.settings = settings
         self.celery = make_celery(settings)
 
-    def send(self, job_ids: list[int]) -> list[int]:
+    def send(self, job_ids: list[int], request_id: str = "") -> list[int]:
         sent = []
         # The task logs under the request id that queued the job, on whichever machine.
-        request_id = current_request_id()
         carried = {"request_id": request_id} if request_id else {}
         try:
             with self.celery.connection_for_write() as connection:

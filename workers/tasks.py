@@ -16,10 +16,13 @@ from registry.logs import request_id_bound
 from registry.services import Services
 from registry.settings import Settings
 from registry.wiring import build_services
-from workers.celery_app import app
+from workers.celery_app import make_celery
 from workers.conversion import JobRunner
 
 log = logging.getLogger(__name__)
+
+# The worker's Celery app, from the environment `registry worker` runs in.
+app = make_celery(Settings.from_env())
 
 
 @cache

@@ -25,7 +25,10 @@ from registry.api.fields import (
     CommaList,
     FilePart,
     Flag,
+    FullMatch,
+    InputConstantsText,
     InputShapes,
+    IsoTime,
     JSONObject,
     JSONObjectText,
     Name,
@@ -164,6 +167,13 @@ class Upload(Body):
         metadata=about("SavedModel signature to convert (default `serving_default`)"),
     )
     saved_model_tags = CommaList(metadata=about("SavedModel MetaGraph tags, e.g. `serve`"))
+    input_constants = InputConstantsText(
+        load_default=dict,
+        metadata=about(
+            'control inputs replaced by constants in every variant, e.g. `{"keep_prob": 1.0, '
+            '"is_training": false}`'
+        ),
+    )
     sha256 = Sha256(
         "the file's sha256; sent before `file` it lets storage write the bytes straight to "
         "their final key",
@@ -222,8 +232,8 @@ class AuditQuery(Paged):
     model = Text()
     actor = Text(metadata=about("a token name"))
     action = Text(metadata=about("an action (`alias.moved`) or a family (`job.*`)"))
-    since = Text(metadata={"description": "events at or after this time", "format": "date-time"})
-    until = Text(metadata={"description": "events before this time", "format": "date-time"})
+    since = IsoTime("events at or after this time")
+    until = IsoTime("events before this time")
     limit = fields.Integer(
         load_default=audit.PAGE_SIZE, metadata=about("events per page, clamped to 1-1000")
     )
@@ -238,7 +248,7 @@ class ServingQuery(Query):
         Text(), load_default=list, metadata=about("an alias whose version to include; repeatable")
     )
     version = fields.List(
-        Text(validate=validate.Regexp("^(?:[0-9]+|latest)$", error="must be a number or latest")),
+        Text(validate=FullMatch("[0-9]+|latest", error="must be a number or latest")),
         load_default=list,
         metadata=about("a version number or `latest` to include; repeatable"),
     )

@@ -8,6 +8,7 @@ enforced and published.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,22 @@ def parse_json(text: str | bytes) -> Any:
         raise ValidationError(f"is not JSON: {error}") from error
 
 
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match, published as `^(?:pattern)$`.
+
+    Python's `$` also matches before a final newline, so a plain Regexp lets `"name\\n"` by.
+    """
+
+    def __init__(self, pattern: str, error: str) -> None:
+        super().__init__(f"^(?:{pattern})$", error=error)
+        self.whole = re.compile(pattern)
+
+    def __call__(self, value: str) -> str:
+        if self.whole.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 class Text(fields.String):
     """A string without NUL characters."""
 
@@ -66,12 +83,25 @@ class Text(fields.String):
         return text
 
 
+class IsoTime(Text):
+    """An ISO 8601 time sent as text; blank is refused (the document promises a date-time)."""
+
+    def __init__(self, description: str, **kwargs: Any) -> None:
+        super().__init__(metadata={"description": description, "format": "date-time"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            raise ValidationError("must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
+        return text
+
+
 class Name(Text):
     """A model, alias or token name: the pattern is enforced on load and published."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            validate=validate.Regexp(f"^{NAME_PATTERN.pattern}$", error=f"use {NAME_RULE}"),
+            validate=FullMatch(NAME_PATTERN.pattern, error=f"use {NAME_RULE}"),
             metadata={"description": "1-128 letters, digits, `.`, `_`, `-`"},
             **kwargs,
         )
@@ -85,7 +115,7 @@ class Sha256(Text):
 
     def __init__(self, description: str = "lowercase hex", **kwargs: Any) -> None:
         super().__init__(
-            validate=validate.Regexp("^[0-9a-f]{64}$", error="must be 64 lowercase hex digits"),
+            validate=FullMatch("[0-9a-f]{64}", error="must be 64 lowercase hex digits"),
             metadata={"description": description},
             **kwargs,
         )
@@ -129,6 +159,20 @@ class JSONObjectText(Text):
     def _deserialize(self, value, attr, data, **kwargs) -> dict[str, Any]:
         text = super()._deserialize(value, attr, data, **kwargs)
         return json_object(parse_json(text)) if text.strip() else {}
+
+
+class InputConstantsText(JSONObjectText):
+    """Values for control inputs (`{"keep_prob": 1.0, "is_training": false}`): numbers or
+    true/false, which every variant bakes in as constants."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict[str, Any]:
+        constants = super()._deserialize(value, attr, data, **kwargs)
+        for name, constant in constants.items():
+            if not isinstance(constant, bool | int | float) or constant != constant:
+                raise ValidationError(
+                    f"the value of {name!r} must be a number or true/false, not {constant!r}"
+                )
+        return constants
 
 
 class Timestamp(fields.DateTime):

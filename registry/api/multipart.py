@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
@@ -12,7 +14,48 @@ from registry.errors import InvalidRequest
 
 READ_SIZE = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
+# A part's headers hold a name, a filename and a content type; the decoder buffers them whole.
+MAX_PART_HEAD_BYTES = 16 * 1024
 MAX_PARTS = 32
+
+
+class IncompleteUpload(InvalidRequest):
+    """The body ended before its declared length; sending it again can succeed."""
+
+    status = 400
+    title = "Incomplete upload"
+
+
+class RequestBody:
+    """The request body read a chunk at a time, counting bytes against its Content-Length.
+
+    An end before the declared length (a client that half-closes, or a proxy that gave up) is
+    an incomplete upload, whichever server notices it: gunicorn hands over the short body as if
+    it were whole, werkzeug's own server raises ClientDisconnected.
+    """
+
+    def __init__(self, stream: BinaryIO, declared_length: int | None) -> None:
+        self.stream = stream
+        self.declared_length = declared_length
+        self.received = 0
+
+    def read(self) -> bytes:
+        try:
+            chunk = self.stream.read(READ_SIZE)
+        except ClientDisconnected:
+            chunk = b""
+        self.received += len(chunk)
+        if not chunk and self.received < (self.declared_length or 0):
+            raise IncompleteUpload(
+                f"the upload ended after {self.received} of its {self.declared_length} "
+                f"declared bytes (Content-Length); nothing was stored, send it again"
+            )
+        return chunk
+
+    def read_to_end(self) -> None:
+        """Read what follows the closing boundary: the body is whole only at its length."""
+        while self.declared_length is not None and self.received < self.declared_length:
+            self.read()
 
 
 class FileSink(Protocol):
@@ -36,11 +79,13 @@ def read_form(
     stream: BinaryIO,
     content_type: str,
     open_sink: Callable[[str, str, dict[str, str]], FileSink],
+    declared_length: int | None = None,
 ) -> FormBody:
     """Decode the body; `open_sink(field, filename, fields so far)` gets each file's bytes.
 
-    Nothing is buffered beyond one read and the decoder's boundary look-behind, so memory stays
-    flat however large the file is. On any error every opened sink is aborted.
+    Nothing is buffered beyond one read, the decoder's boundary look-behind and one part's
+    headers, so memory stays flat however large the file is. A body shorter than
+    `declared_length` is refused. On any error every opened sink is aborted.
     """
     mimetype, options = parse_options_header(content_type)
     boundary = options.get("boundary", "").encode()
@@ -49,7 +94,7 @@ def read_form(
     decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
     body = FormBody()
     try:
-        _decode(stream, decoder, body, open_sink)
+        _decode(RequestBody(stream, declared_length), decoder, body, open_sink)
     except ValueError as error:  # the decoder's word for a malformed body
         body.abort()
         raise InvalidRequest(f"malformed multipart body: {error}") from error
@@ -59,15 +104,17 @@ def read_form(
     return body
 
 
-def _decode(stream, decoder: MultipartDecoder, body: FormBody, open_sink) -> None:
+def _decode(stream: RequestBody, decoder: MultipartDecoder, body: FormBody, open_sink) -> None:
     current_sink: FileSink | None = None
     field_name = ""
     field_value = bytearray()
     while True:
-        chunk = stream.read(READ_SIZE)
+        chunk = stream.read()
         decoder.receive_data(chunk or None)
         event = decoder.next_event()
         while not isinstance(event, NeedData | Epilogue):
+            if isinstance(event, File | Field):
+                _check_head_size(_head_size(event.headers))
             if isinstance(event, File):
                 if event.name in body.files:
                     raise InvalidRequest(f"form field {event.name!r} appears twice")
@@ -87,6 +134,22 @@ def _decode(stream, decoder: MultipartDecoder, body: FormBody, open_sink) -> Non
                         body.fields[field_name] = field_value.decode("utf-8", "replace")
             event = decoder.next_event()
         if isinstance(event, Epilogue):
+            stream.read_to_end()
             return
         if not chunk:
             raise InvalidRequest("the multipart body ended before its closing boundary")
+        # Drained, the decoder holds only a boundary's look-behind, or the headers of a part
+        # (or a preamble) it has not seen the end of yet.
+        _check_head_size(len(decoder.buffer))
+
+
+def _head_size(headers: Headers) -> int:
+    return sum(len(name) + len(value) for name, value in headers.items())
+
+
+def _check_head_size(size: int) -> None:
+    if size > MAX_PART_HEAD_BYTES:
+        raise InvalidRequest(
+            f"the headers of a multipart part (a field name, a filename) are over "
+            f"{MAX_PART_HEAD_BYTES // 1024} KiB"
+        )

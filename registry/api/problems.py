@@ -50,7 +50,30 @@ def problem(
     return response
 
 
+# PostgreSQL's codes for a request that met concurrent work rather than a database that is
+# gone: worth retrying at once, and worth telling apart in the logs.
+CONTENTION = {
+    "40P01": "a deadlock with a concurrent change",
+    "55P03": "a row lock held too long by a concurrent change",
+    "40001": "a conflict with a concurrent transaction",
+    "57014": "a statement over the time limit",
+}
+CONTENTION_RETRY_AFTER_SECONDS = 1
+
+
 def database_unavailable(error: Exception) -> Response:
+    """503 for any database failure; a lock or deadlock says so, an outage says that."""
+    cause = database_contention(error)
+    if cause is not None:
+        log.warning(
+            "database contention (%s) on %s %s: %s", cause, request.method, request.path, error
+        )
+        return problem(
+            503,
+            "Database busy",
+            f"the request was stopped by {cause}; nothing was changed, send it again",
+            retry_after=CONTENTION_RETRY_AFTER_SECONDS,
+        )
     log.warning("database unavailable: %s", error)
     return problem(
         503,
@@ -58,6 +81,17 @@ def database_unavailable(error: Exception) -> Response:
         "the registry database cannot be reached right now; retry shortly",
         retry_after=ServiceUnavailable.retry_after_seconds,
     )
+
+
+def database_contention(error: Exception) -> str | None:
+    """What a database error says about contention, or None when it is not contention."""
+    original = getattr(error, "orig", None)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in CONTENTION:
+        return CONTENTION[sqlstate]
+    if "database is locked" in str(original):  # SQLite past its busy_timeout
+        return "the database file locked by a concurrent change"
+    return None
 
 
 def register_problem_handlers(app: Flask) -> None:

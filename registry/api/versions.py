@@ -76,7 +76,7 @@ def upload_version(name: str):
         declared = bodies.Upload.declared_sha256(fields)
         return LimitedBlobWriter(svc.storage, limit, declared)
 
-    form = read_form(request.stream, request.content_type or "", open_sink)
+    form = read_form(request.stream, request.content_type or "", open_sink, request.content_length)
     source, example_inputs, filename = _close_files(form)
     session = db()
     try:

@@ -17,6 +17,9 @@ Where the registry is: --url, else REGISTRY_URL, else the URL `registry up` reco
 data directory (`<REGISTRY_DATA_DIR>/url`), else http://127.0.0.1:8000. The token: --token,
 else REGISTRY_TOKEN, else the admin token `registry up` stored next to that URL
 (`<data dir>/admin.token`), which is only ever sent to the registry the data directory records.
+
+How long to wait: --http-timeout, else REGISTRY_HTTP_TIMEOUT, else 60 seconds for each read
+or write of a call (a transfer as a whole may take longer); connecting waits 5 seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from registry.client import (
     TransferFailed,
     WaitTimedOut,
 )
+from registry.client.rest import TIMEOUT_SECONDS
 from registry.errors import UploadRejected
 from registry.settings import Settings
 
@@ -116,12 +120,12 @@ def local_registry(data_dir: Path) -> tuple[str | None, str | None]:
     return read("url"), read("admin.token")
 
 
-def connect(url: str | None, token: str | None) -> RegistryClient:
+def connect(url: str | None, token: str | None, timeout: float) -> RegistryClient:
     local_url, local_token = local_registry(Settings.from_env().data_dir)
     url = (url or local_url or DEFAULT_URL).rstrip("/")
     if token is None and local_url is not None and url == local_url.rstrip("/"):
         token = local_token
-    return RegistryClient(url, token)
+    return RegistryClient(url, token, timeout=timeout)
 
 
 @dataclass
@@ -164,17 +168,28 @@ def _fail(error: Exception, json_output: bool) -> None:
 def remote_command(group: click.Group, name: str | None = None, **settings: Any):
     """Declare a command of `group` that talks to a registry.
 
-    It gets --url, --token and --json, receives a `Remote` as its first argument, and its
-    client errors become a message on stderr and an exit code (see the module docstring).
+    It gets --url, --token, --http-timeout and --json, receives a `Remote` as its first
+    argument, and its client errors become a message on stderr and an exit code (see the
+    module docstring).
     """
 
     def decorate(function: Callable[..., Any]) -> click.Command:
         @click.option("--url", envvar="REGISTRY_URL", help="Registry URL [env REGISTRY_URL].")
         @click.option("--token", envvar="REGISTRY_TOKEN", help="API token [env REGISTRY_TOKEN].")
+        @click.option(
+            "--http-timeout",
+            envvar="REGISTRY_HTTP_TIMEOUT",
+            type=click.FloatRange(min=0, min_open=True),
+            default=TIMEOUT_SECONDS,
+            show_default=True,
+            help="Seconds to wait for each read or write of a call [env REGISTRY_HTTP_TIMEOUT].",
+        )
         @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
         @functools.wraps(function)
-        def run(url: str | None, token: str | None, json_output: bool, **params: Any) -> None:
-            with connect(url, token) as client:
+        def run(
+            url: str | None, token: str | None, http_timeout: float, json_output: bool, **params
+        ) -> None:
+            with connect(url, token, http_timeout) as client:
                 try:
                     function(Remote(client, json_output), **params)
                 except click.UsageError as error:
@@ -185,7 +200,9 @@ def remote_command(group: click.Group, name: str | None = None, **settings: Any)
 
         settings.setdefault("epilog", EXIT_CODES_HELP)
         command = group.command(name, cls=RegistryCommand, **settings)(run)
-        shared = [p for p in command.params if p.name in ("url", "token", "json_output")]
+        shared = [
+            p for p in command.params if p.name in ("url", "token", "http_timeout", "json_output")
+        ]
         command.params = [p for p in command.params if p not in shared] + shared
         return command
 

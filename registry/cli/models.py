@@ -20,6 +20,21 @@ from registry.cli.main import main
 UPLOAD_FORMATS = ("auto", "checkpoint", "keras", "savedmodel", "frozen_pb", "tflite")
 
 
+def parse_constant(text: str) -> tuple[str, bool | float]:
+    """`keep_prob=1.0` -> ("keep_prob", 1.0); `is_training=false` -> ("is_training", False)."""
+    name, equals, value = text.partition("=")
+    spelled = value.strip().lower()
+    if spelled in ("true", "false"):
+        return name.strip(), spelled == "true"
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not equals or not name.strip() or number is None:
+        raise click.BadParameter(f"{text!r}: use NAME=NUMBER or NAME=true/false")
+    return name.strip(), number
+
+
 class VersionRef(click.ParamType):
     """`NAME@REF` (REF: a number, an alias or `latest`); a bare `NAME` means `NAME@latest`."""
 
@@ -49,6 +64,14 @@ class VersionRef(click.ParamType):
 @click.option("--input-nodes", help="Comma-separated input node names.")
 @click.option("--input-shapes", help='`images:1,16,16,2;ids:1,8` or JSON {"images": [...]}.')
 @click.option("--targets", help="Extra variants, e.g. tflite_fp16,tflite_int8.")
+@click.option(
+    "--constant",
+    "input_constants",
+    multiple=True,
+    callback=lambda _ctx, _param, given: dict(map(parse_constant, given)),
+    help="A control input fixed in every variant, e.g. keep_prob=1.0 or is_training=false "
+    "(repeatable).",
+)
 @click.option(
     "--example-inputs",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

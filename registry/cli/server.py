@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import signal
@@ -16,6 +17,8 @@ import click
 from registry.cli.main import main
 from registry.logs import configure_logging
 from registry.settings import Settings
+
+PR_SET_PDEATHSIG = 1  # prctl option: the signal a child gets when its parent dies
 
 
 @main.group()
@@ -58,7 +61,7 @@ def worker(concurrency: int) -> None:
     # Also set by Celery's setup_logging signal; configured here first so that nothing logged
     # while the worker loads comes out in another format.
     configure_logging(Settings.from_env().log_level)
-    from workers.celery_app import app
+    from workers.tasks import app
 
     app.worker_main(
         [
@@ -100,9 +103,13 @@ def up(host: str, port: int, data_dir: Path | None) -> None:
     issue_first_admin_token(settings)
 
     env = {**os.environ, "REGISTRY_DATA_DIR": str(settings.data_dir)}
-    # A process group of its own, so stopping takes the worker's pool children down with it.
+    # A process group of its own, so stopping takes the worker's pool children down with it;
+    # told to stop when `registry up` dies, however it dies.
     worker_process = subprocess.Popen(
-        [sys.executable, "-m", "registry.cli", "worker"], env=env, start_new_session=True
+        [sys.executable, "-m", "registry.cli", "worker"],
+        env=env,
+        start_new_session=True,
+        preexec_fn=_terminate_with_parent,
     )
     os.environ["REGISTRY_DATA_DIR"] = str(settings.data_dir)
     server = make_server(host, port, create_app(settings), threaded=True)
@@ -123,6 +130,14 @@ def up(host: str, port: int, data_dir: Path | None) -> None:
         server.server_close()
         _stop_process_group(worker_process)
         lock.close()
+
+
+def _terminate_with_parent() -> None:
+    """In a child before it runs: SIGTERM it when its parent exits (Linux's parent-death
+    signal; elsewhere the parent's own shutdown is all there is)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _stop_process_group(leader: subprocess.Popen, timeout: float = 20) -> None:

@@ -8,21 +8,19 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import requests
+import httpx
 
 from registry.archives.directories import extract_archive
 from registry.archives.limits import ArchiveLimits
 from registry.archives.streams import ChunkReader
-from registry.client.errors import TransferFailed
-
-CHUNK = 1024 * 1024
-Progress = Callable[[int, "int | None"], None]
+from registry.client.errors import TransferFailed, transport_failure
+from registry.client.uploads import CHUNK, Progress
 
 
-def announced_sha256(response: requests.Response) -> dict[str, str]:
+def announced_sha256(response: httpx.Response) -> dict[str, str]:
     """The sha256 hex digests the response announces: its ETag and its Repr-Digest."""
     found = {}
     etag = response.headers.get("ETag", "").removeprefix("W/").strip('"')
@@ -37,7 +35,7 @@ def announced_sha256(response: requests.Response) -> dict[str, str]:
 
 
 def save_verified(
-    response: requests.Response,
+    response: httpx.Response,
     dest: Path,
     sha256: str,
     size: int,
@@ -58,17 +56,17 @@ def save_verified(
         digest, done = hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as out:
             try:
-                for chunk in response.iter_content(CHUNK):
+                for chunk in response.iter_bytes(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
                     if progress is not None:
                         progress(done, size)
-            except requests.RequestException as error:
+            except httpx.RequestError as error:
                 raise TransferFailed(
                     f"the download of {dest.name} broke off after {done} of {size} bytes "
-                    f"({type(error).__name__}); the registry stops sending when stored bytes fail "
-                    "their sha256 check. Nothing was written"
+                    f"({transport_failure(error)}); the registry stops sending when stored bytes "
+                    "fail their sha256 check. Nothing was written"
                 ) from error
         if done != size or digest.hexdigest() != sha256:
             raise TransferFailed(
@@ -81,23 +79,23 @@ def save_verified(
         raise
 
 
-def _received(response: requests.Response, progress: Progress | None) -> Iterator[bytes]:
+def _received(response: httpx.Response, progress: Progress | None) -> Iterator[bytes]:
     done = 0
     try:
-        for chunk in response.iter_content(CHUNK):
+        for chunk in response.iter_bytes(CHUNK):
             done += len(chunk)
             if progress is not None:
                 progress(done, None)
             yield chunk
-    except requests.RequestException as error:
+    except httpx.RequestError as error:
         raise TransferFailed(
-            f"the export broke off after {done} bytes ({type(error).__name__}); what was "
+            f"the export broke off after {done} bytes ({transport_failure(error)}); what was "
             "unpacked so far has been removed"
         ) from error
 
 
 def extract_response(
-    response: requests.Response,
+    response: httpx.Response,
     dest: Path,
     limits: ArchiveLimits,
     progress: Progress | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
+import httpx
 
 
 class RegistryClientError(Exception):
@@ -102,7 +102,29 @@ _BY_STATUS: dict[int, type[RegistryAPIError]] = {
 }
 
 
-def error_from_response(response: requests.Response) -> RegistryAPIError:
+# What went wrong when a call timed out: (the phase's name in httpx.Timeout, what it means).
+_TIMED_OUT: dict[type[httpx.TimeoutException], tuple[str, str]] = {
+    httpx.ConnectTimeout: ("connect", "no connection within"),
+    httpx.WriteTimeout: ("write", "could send nothing for"),
+    httpx.ReadTimeout: ("read", "nothing arrived for"),
+    httpx.PoolTimeout: ("pool", "no free connection within"),
+}
+
+
+def transport_failure(error: httpx.RequestError) -> str:
+    """Why a call got no (complete) answer, in words: `nothing arrived for 60 s`."""
+    for kind, (phase, words) in _TIMED_OUT.items():
+        if isinstance(error, kind):
+            # httpx.Client puts the bounds it applied on every request it builds.
+            return f"{words} {error.request.extensions['timeout'][phase]:g} s"
+    text = str(error)
+    for marker in ("Connection refused", "Name or service not known"):
+        if marker in text:
+            return marker.lower()
+    return type(error).__name__
+
+
+def error_from_response(response: httpx.Response) -> RegistryAPIError:
     """The typed error for an HTTP error response, from its problem+json when it has one."""
     status = response.status_code
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else RegistryAPIError)
@@ -112,10 +134,10 @@ def error_from_response(response: requests.Response) -> RegistryAPIError:
         body = None
     if not isinstance(body, dict):
         text = response.text.strip()[:500]
-        return cls(status, response.reason or f"HTTP {status}", text or f"HTTP {status}")
+        return cls(status, response.reason_phrase or f"HTTP {status}", text or f"HTTP {status}")
     return cls(
         status,
-        str(body.get("title") or response.reason or f"HTTP {status}"),
+        str(body.get("title") or response.reason_phrase or f"HTTP {status}"),
         str(body.get("detail") or ""),
         str(body.get("type") or "about:blank"),
         body.get("instance"),

@@ -1,30 +1,36 @@
-"""RegistryClient: the registry's REST API (v1) over one requests.Session."""
+"""RegistryClient: the registry's REST API (v1) over one httpx.Client."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import requests
+import httpx
 
 from registry import __version__
 from registry.archives.limits import ArchiveLimits
-from registry.client.downloads import Progress, extract_response, save_verified
+from registry.client.downloads import extract_response, save_verified
 from registry.client.errors import (
     ConversionFailed,
     Refused,
     RegistryUnavailable,
     WaitTimedOut,
     error_from_response,
+    transport_failure,
 )
-from registry.client.uploads import MultipartBody, directory_part, file_part, file_sha256
+from registry.client.uploads import Progress, file_field, file_sha256, model_field
 from registry.settings import Settings
 
 TERMINAL = ("ready", "failed")
+# httpx's model: a short bound to connect, a long one for each read and write, so that a
+# slow answer or a transfer of hours is fine while a registry gone silent is not.
+CONNECT_TIMEOUT_SECONDS = 5.0
+TIMEOUT_SECONDS = 60.0
 
 
 def _path(*parts: str | int) -> str:
@@ -40,21 +46,34 @@ def _listed(value: str | Iterable[str] | None) -> str | None:
 class RegistryClient:
     """A client of one registry at `url`; sends `Authorization: Bearer <token>` when given one.
 
+    Every call is bounded: `connect_timeout` seconds to connect, `timeout` seconds for each
+    read and each write (not for a whole transfer: an upload or a download can take hours).
+
     Errors are typed (`registry.client.errors`): an error answer raises a RegistryAPIError
     subclass carrying the problem+json (status, title, detail, type); no answer at all raises
-    RegistryUnavailable.
+    RegistryUnavailable, and a download that breaks off TransferFailed.
     """
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = TIMEOUT_SECONDS,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    ) -> None:
         self.url = url.rstrip("/")
-        self.timeout = timeout  # seconds to connect, and at most between two received bytes
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"tf-model-registry-client/{__version__}"
+        headers = {"User-Agent": f"tf-model-registry-client/{__version__}"}
         if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            follow_redirects=True,  # an artifact can be served from a presigned storage URL
+        )
 
     def close(self) -> None:
-        self.session.close()
+        self.http.close()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -64,26 +83,31 @@ class RegistryClient:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One API call (`path` under /api/v1); raises the typed error for an error answer."""
+    def request(
+        self, method: str, path: str, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """One API call (`path` under /api/v1); raises the typed error for an error answer.
+
+        With `stream`, the body is left to be read (`iter_bytes`) and the caller closes it.
+        """
+        request = self.http.build_request(method, f"{self.url}/api/v1{path}", **kwargs)
         try:
-            response = self.session.request(
-                method, f"{self.url}/api/v1{path}", timeout=self.timeout, **kwargs
-            )
-        except requests.ConnectionError as error:
+            response = self.http.send(request, stream=stream)
+            if response.is_error:
+                try:
+                    response.read()  # the problem+json, of a streamed answer too
+                    raise error_from_response(response)
+                finally:
+                    response.close()
+        except httpx.ConnectError as error:
             raise RegistryUnavailable(
-                f"cannot reach the registry at {self.url} ({_reason(error)}); is it running? "
-                "(`registry up` starts one; --url or REGISTRY_URL point elsewhere)"
+                f"cannot reach the registry at {self.url} ({transport_failure(error)}); is it "
+                "running? (`registry up` starts one; --url or REGISTRY_URL point elsewhere)"
             ) from error
-        except requests.Timeout as error:
+        except httpx.RequestError as error:
             raise RegistryUnavailable(
-                f"the registry at {self.url} did not answer within {self.timeout:g} s"
+                f"no answer from the registry at {self.url}: {transport_failure(error)}"
             ) from error
-        if response.status_code >= 400:
-            try:
-                raise error_from_response(response)
-            finally:
-                response.close()
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -136,6 +160,7 @@ class RegistryClient:
         input_nodes: str | Iterable[str] | None = None,
         targets: str | Iterable[str] | None = None,
         input_shapes: str | dict[str, list[int]] | None = None,
+        input_constants: dict[str, bool | int | float] | None = None,
         tags: dict[str, Any] | None = None,
         example_inputs: str | Path | None = None,
         progress: Progress | None = None,
@@ -150,26 +175,28 @@ class RegistryClient:
         if not path.exists():
             raise FileNotFoundError(f"no such file or directory: {path}")
         shapes = json.dumps(input_shapes) if isinstance(input_shapes, dict) else input_shapes
+        # httpx sends these before the files.
         fields = {
             "format": format,
             "output_nodes": _listed(output_nodes),
             "input_nodes": _listed(input_nodes),
             "targets": _listed(targets),
             "input_shapes": shapes,
+            "input_constants": json.dumps(input_constants) if input_constants else None,
             "tags": json.dumps(tags) if tags else None,
             # Promised up front, it lets S3 storage write the file to its final key directly.
             "sha256": None if path.is_dir() else file_sha256(path),
         }
-        parts = [directory_part("file", path) if path.is_dir() else file_part("file", path)]
-        if example_inputs is not None:
-            parts.append(file_part("example_inputs", Path(example_inputs)))
-        body = MultipartBody({k: v for k, v in fields.items() if v}, parts, progress)
-        return self._json(
-            "POST",
-            f"/models/{_path(name)}/versions",
-            data=body.request_data(),
-            headers={"Content-Type": body.content_type},
-        )
+        with ExitStack() as opened:
+            files = {"file": opened.enter_context(model_field(path, progress))}
+            if example_inputs is not None:
+                files["example_inputs"] = opened.enter_context(file_field(Path(example_inputs)))
+            return self._json(
+                "POST",
+                f"/models/{_path(name)}/versions",
+                data={k: v for k, v in fields.items() if v},
+                files=files,
+            )
 
     def set_alias(self, name: str, alias: str, version: int, *, force: bool = False) -> dict:
         """Point `alias` at a version; refuses (Refused) a version that is not ready unless
@@ -262,7 +289,7 @@ class RegistryClient:
         version = self.version(name, ref)
         number = version["version"]
         path = f"/models/{_path(name, 'versions', number, 'artifacts', kind)}"
-        with self.request("GET", path, stream=True) as response:
+        with closing(self.request("GET", path, stream=True)) as response:
             if not any(a["kind"] == kind for a in version["artifacts"]):
                 version = self.version(name, number)  # a conversion finished since we looked
             artifact = next(a for a in version["artifacts"] if a["kind"] == kind)
@@ -288,18 +315,10 @@ class RegistryClient:
         params = [("alias", a) for a in aliases] + [("version", str(v)) for v in versions]
         path = f"/models/{_path(name, 'serving')}"
         limits = limits or ArchiveLimits.from_settings(Settings.from_env())
-        with self.request("GET", path, params=params, stream=True) as response:
+        with closing(self.request("GET", path, params=params, stream=True)) as response:
             extract_response(response, Path(dest), limits, progress)
             listed = response.headers.get("Registry-Versions", "")
         return [int(n) for n in listed.split(",") if n.strip().isdigit()]
-
-
-def _reason(error: Exception) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "Name or service not known", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return type(error).__name__
 
 
 def _jobs_summary(version: dict) -> str:

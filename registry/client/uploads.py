@@ -1,9 +1,12 @@
-"""Upload bodies streamed from disk: multipart/form-data with file parts read as they are sent.
+"""What an upload sends, as files for httpx's multipart encoder, read from disk as it is sent.
 
-A file part has a known size, so the whole body gets an exact Content-Length; a directory
-part is packed on the fly into a deterministic .tar.gz (`pack_directory` in a thread feeding
-the body in bounded chunks) and sent with chunked transfer encoding: no temporary copy, and
-memory stays flat whatever the model's size.
+httpx encodes the multipart/form-data body: the text fields first (so the `sha256` field
+arrives before the file), then each file read 64 KiB at a time, with an exact Content-Length
+when every file's size is known and chunked transfer encoding when one is not. What stays
+here is what no encoder knows: a directory is packed on the fly into a deterministic .tar.gz
+(`pack_directory` in a thread feeding bounded chunks: no temporary copy, memory flat whatever
+the model's size), and progress counts the model's own bytes (a directory's: its files'),
+not the encoded body's.
 """
 
 from __future__ import annotations
@@ -11,32 +14,23 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from registry.archives.directories import pack_directory
-from registry.archives.streams import written_chunks
+from registry.archives.streams import ChunkReader, written_chunks
 from registry.client.errors import InvalidUpload
 
 CHUNK = 1024 * 1024
+OCTET_STREAM = "application/octet-stream"
 
 # progress(bytes_done, bytes_total): total is None when it cannot be known up front.
 Progress = Callable[[int, "int | None"], None]
 
-
-@dataclass
-class FilePart:
-    """One file field: `size` is the bytes sent (None: unknown until sent, for directories)."""
-
-    field: str
-    filename: str
-    size: int | None
-    chunks: Callable[[], Iterator[bytes]]
-    # For progress: how much of the source has been read, out of how much.
-    source_total: int
-    source_done: Callable[[], int]
+# A file field as httpx takes it: (filename, readable file, content type).
+FileField = tuple[str, "ReportingReader | BinaryIO", str]
 
 
 def file_sha256(path: Path) -> str:
@@ -46,35 +40,6 @@ def file_sha256(path: Path) -> str:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def file_part(field: str, path: Path) -> FilePart:
-    """A regular file, read from disk 1 MiB at a time as the body is sent."""
-    size = path.stat().st_size
-    done = [0]
-
-    def chunks() -> Iterator[bytes]:
-        with path.open("rb") as stream:
-            while chunk := stream.read(CHUNK):
-                done[0] += len(chunk)
-                yield chunk
-
-    return FilePart(field, path.name, size, chunks, size, lambda: done[0])
-
-
-def directory_part(field: str, path: Path) -> FilePart:
-    """A directory packed into a .tar.gz as the body is sent; progress counts files read."""
-    total = directory_size(path)
-    done = [0]
-
-    def count(n: int) -> None:  # runs in the packing thread, the only writer of done
-        done[0] += n
-
-    def chunks() -> Iterator[bytes]:
-        return written_chunks(lambda out: pack_directory(path, out, on_bytes_read=count))
-
-    name = path.resolve().name or "model"
-    return FilePart(field, f"{name}.tar.gz", None, chunks, total, lambda: done[0])
 
 
 def directory_size(path: Path) -> int:
@@ -98,83 +63,53 @@ def directory_size(path: Path) -> int:
     return total
 
 
-def _quote(value: str) -> str:
-    """A header parameter value as browsers send it: CR, LF and `"` percent-encoded."""
-    return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+class ReportingReader:
+    """A readable file for httpx that tells `progress(done, total)` after every read.
 
-
-class MultipartBody:
-    """A multipart/form-data body: text fields first, then file parts streamed from disk."""
+    `done()` is how much of the source has been read, which for a packed directory is not
+    what was sent.
+    """
 
     def __init__(
-        self, fields: dict[str, str], files: list[FilePart], progress: Progress | None = None
+        self, stream: BinaryIO, total: int, done: Callable[[], int], progress: Progress | None
     ) -> None:
-        self.boundary = f"registry-{uuid.uuid4().hex}"
-        self._fields, self._files, self._progress = fields, files, progress
+        self._stream, self._total, self._done, self._progress = stream, total, done, progress
 
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def _field_head(self, name: str) -> bytes:
-        return (
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'
-        ).encode()
-
-    def _file_head(self, part: FilePart) -> bytes:
-        return (
-            f"--{self.boundary}\r\nContent-Disposition: form-data; "
-            f'name="{_quote(part.field)}"; filename="{_quote(part.filename)}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-
-    def _tail(self) -> bytes:
-        return f"--{self.boundary}--\r\n".encode()
-
-    def length(self) -> int | None:
-        """The exact length of the body, or None when a part's size is not known up front."""
-        if any(part.size is None for part in self._files):
-            return None
-        total = len(self._tail())
-        for name, value in self._fields.items():
-            total += len(self._field_head(name)) + len(value.encode()) + 2
-        for part in self._files:
-            total += len(self._file_head(part)) + part.size + 2  # type: ignore[operator]
-        return total
-
-    def __iter__(self) -> Iterator[bytes]:
-        for name, value in self._fields.items():
-            yield self._field_head(name) + value.encode() + b"\r\n"
-        total = sum(part.source_total for part in self._files)
-        finished = 0
-        for part in self._files:
-            yield self._file_head(part)
-            for chunk in part.chunks():
-                yield chunk
-                self._report(finished + part.source_done(), total)
-            finished += part.source_total
-            self._report(finished, total)
-            yield b"\r\n"
-        yield self._tail()
-
-    def _report(self, done: int, total: int) -> None:
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
         if self._progress is not None:
-            self._progress(min(done, total), total)
+            self._progress(min(self._done(), self._total), self._total)
+        return chunk
 
-    def request_data(self) -> object:
-        """What to give `requests` as `data`: sized (Content-Length) when the length is known."""
-        length = self.length()
-        return iter(self) if length is None else _Sized(self, length)
+    def fileno(self) -> int:
+        """httpx sizes the body from this; a packed directory has none, so it goes chunked."""
+        return self._stream.fileno()
 
 
-class _Sized:
-    """An iterable body with a length: requests sends it with that Content-Length, unchunked."""
+@contextmanager
+def model_field(path: Path, progress: Progress | None = None) -> Iterator[FileField]:
+    """The model at `path` as a file field: a file read from disk, or a directory packed into
+    `<name>.tar.gz` as it is sent. Leaving the block closes it (and stops the packing)."""
+    if path.is_dir():
+        total = directory_size(path)
+        packed = [0]
 
-    def __init__(self, body: MultipartBody, length: int) -> None:
-        self._body, self._length = body, length
+        def count(n: int) -> None:  # runs in the packing thread, the only writer of packed
+            packed[0] += n
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
+        stream: BinaryIO = ChunkReader(  # type: ignore[assignment]
+            written_chunks(lambda out: pack_directory(path, out, on_bytes_read=count))
+        )
+        filename, done = f"{path.resolve().name or 'model'}.tar.gz", lambda: packed[0]
+    else:
+        stream = path.open("rb")
+        filename, total, done = path.name, path.stat().st_size, stream.tell
+    with stream:
+        yield filename, ReportingReader(stream, total, done, progress), OCTET_STREAM
 
-    def __len__(self) -> int:
-        return self._length
+
+@contextmanager
+def file_field(path: Path) -> Iterator[FileField]:
+    """A file as a file field, read from disk as it is sent."""
+    with path.open("rb") as stream:
+        yield path.name, stream, OCTET_STREAM

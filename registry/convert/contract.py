@@ -8,7 +8,14 @@ from typing import Any
 
 from registry.vocabulary import SOURCE_KINDS, TARGETS_BY_SOURCE
 
-OPTION_KEYS = ("output_nodes", "input_nodes", "input_shapes", "signature_key", "tags")
+OPTION_KEYS = (
+    "output_nodes",
+    "input_nodes",
+    "input_shapes",
+    "signature_key",
+    "tags",
+    "input_constants",
+)
 
 
 class ConversionError(Exception):
@@ -31,7 +38,8 @@ class ConverterTimeout(ConversionError):
 class ConversionRequest:
     """Convert the upload at `source_path` (a file or directory) into `output_path`.
 
-    `options` may hold output_nodes, input_nodes, input_shapes, signature_key and tags;
+    `options` may hold output_nodes, input_nodes, input_shapes, signature_key, tags and
+    input_constants;
     `example_inputs_path` is an .npz keyed by input name, used instead of random inputs for
     the parity check.
     """
@@ -57,9 +65,13 @@ class ConversionResult:
 
     signature: the source's inputs/outputs/signatures (see `describe`).
     variant: facts about the produced file or directory: size, input/output names (and how
-        they map from the source's), TFLite tensor details, needs_flex, renamed inputs.
-    parity: {checked, passed, reason, inputs, outputs: {name: {max_abs_diff, max_rel_diff,
-        tolerance, passed}}}, comparing the variant with the source on the same inputs.
+        they map from the source's), renamed inputs; for TFLite also tensor details,
+        conversion_path (builtins, fixed-batch or select-tf-ops), fixed_batch, ops (builtin
+        op names) and flex_ops (TensorFlow ops run through Flex; needs_flex when any).
+    parity: {checked, passed, reason, inputs, input_distributions, perturbation,
+        outputs: {name: {max_abs_diff, max_rel_diff, mean_abs_diff, normalized_rms_error,
+        sensitivity, tolerance, passed}}}, comparing the variant with the source on the same
+        inputs (see parity.py).
     steps: what was done, in order, e.g. ["restore", "freeze", "tflite-convert"].
     converter_versions: tensorflow, keras, ai_edge_litert, numpy and python versions.
     options: the options actually used, with detected output_nodes etc. filled in.
@@ -121,6 +133,18 @@ def check_options(options: dict[str, Any]) -> None:
         raise ConversionError(
             "option input_shapes must map input names to lists of ints, "
             'e.g. {"images": [1, 16, 16, 2]}'
+        )
+    constants = options.get("input_constants")
+    if constants is not None and (
+        not isinstance(constants, dict)
+        or not all(
+            isinstance(name, str) and isinstance(value, bool | int | float)
+            for name, value in constants.items()
+        )
+    ):
+        raise ConversionError(
+            "option input_constants must map input names to numbers or booleans, "
+            'e.g. {"keep_prob": 1.0, "is_training": false}'
         )
     key = options.get("signature_key")
     if key is not None and not isinstance(key, str):

@@ -1,7 +1,7 @@
 """The Converter: a long-lived converter process, replaced when it crashes or hangs.
 
 TensorFlow is imported once per process (3-6 s), so one process serves many requests. It
-can also segfault on hostile input (tf-notes section 9), so it never runs in the caller's
+can also segfault on hostile input (docs/conversion.md §9), so it never runs in the caller's
 process: a crash, a timeout or a memory overrun costs one request, and the next request
 gets a fresh process.
 

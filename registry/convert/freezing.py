@@ -17,6 +17,7 @@ from tensorflow.python.framework import convert_to_constants
 
 from registry.convert import graphs
 from registry.convert.contract import ConversionError
+from registry.convert.control_inputs import ConstantInput
 from registry.convert.signatures import Endpoint, shape_list
 
 
@@ -153,7 +154,7 @@ def safe_input_name(name: str, taken: set[str]) -> str:
     """`name` if a TF2 signature accepts it as a keyword argument, else `name_`.
 
     TF2 signatures become Python parameters: `in`, `class` or `None` break saving and
-    loading (tf-notes section 3), so such inputs are renamed and the mapping recorded.
+    loading (docs/conversion.md §3), so such inputs are renamed and the mapping recorded.
     """
     if not keyword.iskeyword(name):
         return name
@@ -176,6 +177,32 @@ def with_safe_input_names(frozen: FrozenGraph) -> FrozenGraph:
         taken.add(new)
         result.renamed_inputs[endpoint.name] = new
         endpoint.tensor = f"{new}:0"
+    return result
+
+
+def with_constants(frozen: FrozenGraph, constants: list[ConstantInput]) -> FrozenGraph:
+    """A copy whose constant-fed placeholders are Const nodes holding their values.
+
+    The placeholder keeps its name, so what consumed it now reads the constant; it is no
+    longer an input.
+    """
+    if not constants:
+        return frozen
+    result = frozen.copy()
+    by_name = graphs.nodes_by_name(result.graph_def)
+    endpoints = {e.name: e for e in result.inputs}
+    for constant in constants:
+        endpoint = endpoints.get(constant.endpoint.name, constant.endpoint)
+        node = by_name.get(graphs.node_of(endpoint.tensor))
+        if node is None:
+            continue  # pruned away: the outputs do not depend on it
+        node.op = "Const"
+        del node.input[:]
+        node.attr.clear()
+        node.attr["dtype"].type = _dtype_enum(constant.endpoint.dtype)
+        node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(constant.value))
+    names = {c.endpoint.name for c in constants}
+    result.inputs = [e for e in result.inputs if e.name not in names]
     return result
 
 

@@ -16,8 +16,13 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from registry.convert import graphs, locate
 from registry.convert.contract import ConversionError
+from registry.convert.control_inputs import (
+    ConstantInput,
+    constants_used,
+    split_constant_inputs,
+)
 from registry.convert.failures import explain
-from registry.convert.freezing import FrozenGraph, freeze_session, prune_graph
+from registry.convert.freezing import FrozenGraph, freeze_session, prune_graph, with_constants
 from registry.convert.runners import SessionRunner
 from registry.convert.signatures import Endpoint, signature_dict, tensor_endpoint
 
@@ -40,8 +45,12 @@ def _endpoint_name(name: str) -> str:
 
 def resolve_endpoints(
     graph: tf.Graph, graph_def, options: dict[str, Any], collection_keys=()
-) -> tuple[list[Endpoint], list[Endpoint], dict[str, Any]]:
-    """Inputs and outputs of an imported graph from the options, or found in it."""
+) -> tuple[list[Endpoint], list[Endpoint], list[ConstantInput], dict[str, Any]]:
+    """Inputs, outputs and constant-fed inputs of an imported graph, and the options used.
+
+    Inputs and outputs come from the options or are found in the graph; option
+    input_constants takes inputs out of the data inputs (control_inputs.py).
+    """
     output_names = options.get("output_nodes")
     if output_names:
         graphs.require_nodes(graph_def, output_names, "output node")
@@ -74,10 +83,12 @@ def resolve_endpoints(
         except (KeyError, ValueError) as exc:
             raise ConversionError(f"{name!r} has no such output tensor: {exc}") from None
 
-    inputs = [endpoint(n) for n in input_names]
+    inputs, constants = split_constant_inputs([endpoint(n) for n in input_names], options)
     outputs = [endpoint(n) for n in output_names]
-    used = {"output_nodes": output_names, "input_nodes": input_names}
-    return inputs, outputs, used
+    used: dict[str, Any] = {"output_nodes": output_names, "input_nodes": [e.name for e in inputs]}
+    if constants:
+        used["input_constants"] = constants_used(constants)
+    return inputs, outputs, constants, used
 
 
 class CheckpointSource:
@@ -104,7 +115,7 @@ class CheckpointSource:
         # The imported graph is the reference for names (import may add nothing, but be exact).
         self.graph_def = self.graph.as_graph_def()
         collections = list(self.meta_graph.collection_def)
-        self.inputs, self.outputs, self.options_used = resolve_endpoints(
+        self.inputs, self.outputs, self.constants, self.options_used = resolve_endpoints(
             self.graph, self.graph_def, options, collections
         )
         self.signature = signature_dict(self.inputs, self.outputs, checkpoint=self.prefix.name)
@@ -125,11 +136,12 @@ class CheckpointSource:
         return self._session
 
     def runner(self) -> SessionRunner:
-        return SessionRunner(self.graph, self.session(), self.inputs, self.outputs)
+        return SessionRunner(self.graph, self.session(), self.inputs, self.outputs, self.constants)
 
     def frozen(self) -> FrozenGraph:
         try:
-            return freeze_session(self.session(), self.graph_def, self.inputs, self.outputs)
+            frozen = freeze_session(self.session(), self.graph_def, self.inputs, self.outputs)
+            return with_constants(frozen, self.constants)
         except ConversionError:
             raise
         except Exception as exc:
@@ -165,7 +177,7 @@ class GraphSource:
         except Exception as exc:
             raise explain(exc, f"importing {self.path.name}") from None
         self.graph_def = graph_def
-        self.inputs, self.outputs, self.options_used = resolve_endpoints(
+        self.inputs, self.outputs, self.constants, self.options_used = resolve_endpoints(
             self.graph, graph_def, options
         )
         self.signature = signature_dict(self.inputs, self.outputs)
@@ -174,10 +186,12 @@ class GraphSource:
     def runner(self) -> SessionRunner:
         if self._session is None:
             self._session = v1.Session(graph=self.graph)
-        return SessionRunner(self.graph, self._session, self.inputs, self.outputs)
+        return SessionRunner(self.graph, self._session, self.inputs, self.outputs, self.constants)
 
     def frozen(self) -> FrozenGraph:
-        return prune_graph(self.graph_def, self.inputs, self.outputs)
+        return with_constants(
+            prune_graph(self.graph_def, self.inputs, self.outputs), self.constants
+        )
 
     def close(self) -> None:
         if self._session is not None:

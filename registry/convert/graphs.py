@@ -207,7 +207,7 @@ def check_function_recursion(graph_def, what: str = "the graph") -> None:
     """Reject a function library whose call graph has a cycle.
 
     TensorFlow 2.21 segfaults importing a GraphDef whose nodes call a recursive function
-    (tf-notes section 9); TF has no recursion, so such a library is never legitimate.
+    (docs/conversion.md §9); TF has no recursion, so such a library is never legitimate.
     """
     library = {f.signature.name: f for f in graph_def.library.function}
     if not library:

@@ -26,7 +26,7 @@ def find_checkpoint_prefix(path: str | Path) -> Path:
     """The prefix (`dir/model.ckpt-100`) of the TF1 checkpoint in an upload.
 
     Taken from the `*.index` files present, never from the `checkpoint` state file's paths:
-    those are absolute paths on the machine that wrote them (tf-notes section 2). The state
+    those are absolute paths on the machine that wrote them (docs/conversion.md §2). The state
     file's basename only breaks ties between several checkpoints; then the highest step wins.
     """
     path = Path(path)

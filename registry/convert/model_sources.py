@@ -5,19 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from registry.convert import graphs, locate
 from registry.convert.contract import ConversionError
+from registry.convert.control_inputs import constants_used, split_constant_inputs
 from registry.convert.failures import explain, first_lines
 from registry.convert.freezing import (
     FrozenGraph,
     freeze_concrete_function,
     freeze_session,
     safe_input_name,
+    with_constants,
 )
 from registry.convert.graph_sources import parse_proto
+from registry.convert.parity import Distribution
 from registry.convert.runners import KerasRunner, SessionRunner, TFLiteRunner, savedmodel_runner
 from registry.convert.signatures import (
     Endpoint,
@@ -38,6 +42,11 @@ class KerasSource:
     def __init__(self, path: str | Path, options: dict[str, Any], guard: bool = True):
         import keras
 
+        if options.get("input_constants"):
+            raise ConversionError(
+                "input_constants replaces placeholders of TF1 graphs and SavedModels; every "
+                "input of a Keras model is a data input"
+            )
         self.path = locate.find_model_file(path, (".keras", ".h5"), "Keras model (.keras or .h5)")
         self.format = locate.check_keras_file(self.path)
         try:
@@ -86,6 +95,21 @@ class KerasSource:
     def runner(self) -> KerasRunner:
         return KerasRunner(self.model, self.inputs, self.outputs)
 
+    def input_distributions(self) -> dict[str, Distribution]:
+        """The input ranges the model states itself, for random parity inputs.
+
+        Image models that expect pixel values (0-255) begin with a Rescaling layer, and
+        models trained on standardized data with a Normalization layer: the first layer fed
+        by an input says what that input's values look like.
+        """
+        found = {}
+        for endpoint, tensor in zip(self.inputs, self.model.inputs, strict=True):
+            first = next((layer for layer in self.model.layers if _fed_by(layer, tensor)), None)
+            distribution = _stated_distribution(first) if first is not None else None
+            if distribution is not None:
+                found[endpoint.name] = distribution
+        return found
+
     def frozen(self) -> FrozenGraph:
         function, specs, renamed = self.serving_function()
         back = {new: old for old, new in renamed.items()}
@@ -94,6 +118,33 @@ class KerasSource:
 
     def close(self) -> None:
         pass
+
+
+def _fed_by(layer, tensor) -> bool:
+    try:
+        return layer.input is tensor
+    except (AttributeError, ValueError):  # a layer never called, or called several times
+        return False
+
+
+def _stated_distribution(layer) -> Distribution | None:
+    """Uniform over what a Rescaling layer maps to [0, 1] (or [-1, 1] when it offsets below
+    zero); normal with a Normalization layer's mean and variance."""
+    kind = type(layer).__name__
+    if kind == "Rescaling":
+        scale, offset = np.asarray(layer.scale, float), np.asarray(layer.offset, float)
+        if scale.size != 1 or offset.size != 1 or float(scale) == 0:
+            return None
+        low, high = (-1.0, 1.0) if float(offset) < 0 else (0.0, 1.0)
+        ends = sorted(((low - float(offset)) / float(scale), (high - float(offset)) / float(scale)))
+        return Distribution("uniform", ends[0], ends[1], f"Rescaling layer '{layer.name}'")
+    if kind == "Normalization" and getattr(layer, "mean", None) is not None:
+        mean = np.asarray(layer.mean, float).ravel()
+        std = np.sqrt(np.asarray(layer.variance, float).ravel())
+        if mean.size > 1 and tuple(layer.axis) != (-1,):
+            return None  # per-channel statistics on an axis other than the last
+        return Distribution("normal", mean, std, f"Normalization layer '{layer.name}'")
+    return None
 
 
 class SavedModelSource:
@@ -121,10 +172,13 @@ class SavedModelSource:
                 "(e.g. tf.saved_model.save(model, dir, signatures=...))"
             )
         self.signature_key = self._choose_signature(signatures, options.get("signature_key"))
-        self.inputs, self.outputs = signatures[self.signature_key]
+        signature_inputs, self.outputs = signatures[self.signature_key]
+        self.inputs, self.constants = split_constant_inputs(signature_inputs, options)
         # A TF2 SavedModel has an object graph; a TF1 Builder one does not.
         self.is_tf2 = len(meta_graph.object_graph_def.nodes) > 0
         self.options_used = {"signature_key": self.signature_key, "tags": self.tags}
+        if self.constants:
+            self.options_used["input_constants"] = constants_used(self.constants)
         self.signature = signature_dict(
             self.inputs, self.outputs, signatures, signature_key=self.signature_key, tags=self.tags
         )
@@ -168,7 +222,9 @@ class SavedModelSource:
     def runner(self) -> SessionRunner:
         if self._runner is None:
             try:
-                self._runner = savedmodel_runner(self.dir, self.tags, self.signature_key)
+                self._runner = savedmodel_runner(
+                    self.dir, self.tags, self.signature_key, self.constants
+                )
             except Exception as exc:
                 raise explain(exc, "loading the SavedModel") from None
         return self._runner
@@ -177,10 +233,12 @@ class SavedModelSource:
         try:
             if self.is_tf2:
                 loaded = tf.saved_model.load(str(self.dir), tags=self.tags)
-                return freeze_concrete_function(loaded.signatures[self.signature_key])
-            runner = self.runner()
-            graph_def = runner.graph.as_graph_def()
-            return freeze_session(runner.session, graph_def, self.inputs, self.outputs)
+                frozen = freeze_concrete_function(loaded.signatures[self.signature_key])
+            else:
+                runner = self.runner()
+                graph_def = runner.graph.as_graph_def()
+                frozen = freeze_session(runner.session, graph_def, self.inputs, self.outputs)
+            return with_constants(frozen, self.constants)
         except ConversionError:
             raise
         except Exception as exc:
@@ -201,7 +259,7 @@ class TFLiteSource:
 
         self.path = locate.find_model_file(path, (".tflite",), "TFLite model (.tflite)")
         try:
-            # No allocate_tensors(): a malformed model can crash there (tf-notes section 9).
+            # No allocate_tensors(): a malformed model can crash there (docs/conversion.md §9).
             interpreter = Interpreter(model_path=str(self.path))
         except Exception as exc:
             raise ConversionError(f"not a valid .tflite file: {first_lines(str(exc), 2)}") from None

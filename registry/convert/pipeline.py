@@ -17,6 +17,7 @@ import keyword
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,11 @@ from registry.convert.savedmodel_build import (
     savedmodel_from_keras,
 )
 from registry.convert.signatures import tflite_tensor_facts
-from registry.convert.tflite_build import QUANTIZATION, convert_savedmodel
+from registry.convert.tflite_build import (
+    QUANTIZATION,
+    TensorListsNeedStaticShapes,
+    convert_savedmodel,
+)
 
 SOURCES = {
     "checkpoint": CheckpointSource,
@@ -62,7 +67,7 @@ LOAD_STEP = {
     "keras": "load-keras",
     "savedmodel": "load-savedmodel",
 }
-FLEX_REASON = "not checked: needs the Flex delegate, which this interpreter lacks"
+FIXED_BATCH = 1
 
 
 def open_source(kind: str, path: str | Path, options: dict[str, Any], guard: bool = True):
@@ -142,52 +147,109 @@ def _needs_renaming(source) -> bool:
     return any(keyword.iskeyword(e.name) for e in source.inputs)
 
 
+@dataclass
+class _Export:
+    """A SavedModel to convert to TFLite: where, which signature, and how it was made."""
+
+    dir: Path
+    key: str
+    tags: list[str]
+    renamed: dict[str, str]
+    steps: list[str]
+
+
+def _export_for_tflite(source, export_dir: Path, input_shapes: dict[str, list[int]] | None):
+    """The SavedModel TFLite converts from: the upload itself when it can be, else one built
+    at `export_dir`."""
+    if (
+        isinstance(source, SavedModelSource)
+        and not input_shapes
+        and not source.constants
+        and not _needs_renaming(source)
+    ):
+        return _Export(source.dir, source.signature_key, source.tags, {}, [])
+    if isinstance(source, KerasSource):
+        renamed = savedmodel_from_keras(source, export_dir, input_shapes)
+        return _Export(export_dir, SERVING_KEY, SERVING_TAGS, renamed, ["savedmodel-export"])
+    frozen = source.frozen()
+    if input_shapes:
+        frozen = with_input_shapes(frozen, input_shapes)
+    renamed = savedmodel_from_frozen(frozen, export_dir).renamed_inputs
+    return _Export(export_dir, SERVING_KEY, SERVING_TAGS, renamed, ["freeze", "savedmodel-build"])
+
+
+def _fixed_batch_shapes(source, input_shapes: dict[str, list[int]] | None):
+    """input_shapes with a batch of 1 wherever an input's batch is dynamic; None if none is."""
+    shapes = dict(input_shapes or {})
+    fixed = False
+    for endpoint in source.inputs:
+        dims = list(shapes.get(endpoint.name, endpoint.shape) or [])
+        if dims and dims[0] < 0:
+            shapes[endpoint.name] = [FIXED_BATCH, *dims[1:]]
+            fixed = True
+    return shapes if fixed else None
+
+
+def _convert_to_tflite(source, scratch: Path, input_shapes, target_kind: str):
+    """TFLite by the first path that works, as (model, export, path).
+
+    Builtins at the model's own shapes first. A model whose tensor lists need static shapes
+    (a Keras RNN) is retried with a fixed batch of 1, which keeps it on builtins (and runs
+    anywhere); only if that fails too does it keep its dynamic batch with the tensor lists
+    left to Select TF ops (docs/conversion.md §11).
+    """
+    export = _export_for_tflite(source, scratch / "savedmodel", input_shapes)
+    try:
+        model = convert_savedmodel(export.dir, target_kind, export.key, export.tags)
+        return model, export, "select-tf-ops" if model.needs_flex else "builtins"
+    except TensorListsNeedStaticShapes:
+        fixed_shapes = _fixed_batch_shapes(source, input_shapes)
+    if fixed_shapes is not None:
+        fixed = _export_for_tflite(source, scratch / "savedmodel-fixed-batch", fixed_shapes)
+        try:
+            model = convert_savedmodel(fixed.dir, target_kind, fixed.key, fixed.tags)
+            return model, fixed, "fixed-batch"
+        except ConversionError:
+            pass
+    model = convert_savedmodel(
+        export.dir, target_kind, export.key, export.tags, keep_tensor_lists=True
+    )
+    return model, export, "select-tf-ops"
+
+
 def _to_tflite(source, output: Path, options: dict[str, Any], target_kind: str):
     input_shapes = options.get("input_shapes") or None
     unranked = [
         e.name for e in source.inputs if e.shape is None and e.name not in (input_shapes or {})
     ]
     if unranked:
-        # The converter would silently make such an input a scalar (tf-notes section 5).
+        # The converter would silently make such an input a scalar (docs/conversion.md §5).
         raise ConversionError(
             f"input(s) {', '.join(unranked)} have an unknown rank, which TFLite cannot keep: pass "
             f'input_shapes, e.g. {{"{unranked[0]}": [1, 224, 224, 3]}}'
         )
-    with tempfile.TemporaryDirectory(prefix="savedmodel-", dir=output.parent) as scratch:
-        export_dir = Path(scratch) / "savedmodel"
-        renamed: dict[str, str] = {}
-        if (
-            isinstance(source, SavedModelSource)
-            and not input_shapes
-            and not _needs_renaming(source)
-        ):
-            steps: list[str] = []
-            export_dir, key, tags = source.dir, source.signature_key, source.tags
-        elif isinstance(source, KerasSource):
-            renamed = savedmodel_from_keras(source, export_dir, input_shapes)
-            steps, key, tags = ["savedmodel-export"], SERVING_KEY, SERVING_TAGS
-        else:
-            frozen = source.frozen()
-            if input_shapes:
-                frozen = with_input_shapes(frozen, input_shapes)
-            renamed = savedmodel_from_frozen(frozen, export_dir).renamed_inputs
-            steps, key, tags = ["freeze", "savedmodel-build"], SERVING_KEY, SERVING_TAGS
-        model = convert_savedmodel(export_dir, target_kind, key, tags)
+    with tempfile.TemporaryDirectory(prefix="tflite-", dir=output.parent) as scratch:
+        model, export, path = _convert_to_tflite(source, Path(scratch), input_shapes, target_kind)
     output.write_bytes(model.content)
-    steps.append("tflite-convert")
+    steps = [*export.steps, "tflite-convert"]
+    if path == "fixed-batch":
+        steps.insert(-1, "fix-batch")
     if target_kind != "tflite":
         steps.append(
             "quantize-float16" if target_kind == "tflite_fp16" else "quantize-int8-dynamic"
         )
     if model.needs_flex:
         steps.append("select-tf-ops")
-    runner = TFLiteRunner(output, key)
+    runner = TFLiteRunner(output, export.key)
     interpreter = runner.interpreter
     facts = {
         "signature_key": runner.signature_key,
         "signatures": interpreter.get_signature_list(),
         "quantization": QUANTIZATION[target_kind],
+        "conversion_path": path,
         "needs_flex": model.needs_flex,
+        "flex_ops": model.flex_ops,
+        "ops": model.ops,
         "inputs": [e.as_dict() for e in runner.inputs],
         "outputs": [e.as_dict() for e in runner.outputs],
         "tensors": {
@@ -195,7 +257,9 @@ def _to_tflite(source, output: Path, options: dict[str, Any], target_kind: str):
             "outputs": [tflite_tensor_facts(d) for d in interpreter.get_output_details()],
         },
     }
-    return facts, (None if model.needs_flex else runner), renamed, steps
+    if path == "fixed-batch":
+        facts["fixed_batch"] = FIXED_BATCH
+    return facts, (None if model.needs_flex else runner), export.renamed, steps
 
 
 def _prepare_output(path: Path) -> None:
@@ -226,9 +290,14 @@ def _produce(source, request: ConversionRequest, output: Path):
         raise explain(exc, f"converting {request.source_kind} to {target}") from None
 
 
-def _parity(source, runner: Runner | None, request: ConversionRequest, renamed: dict[str, str]):
+def _parity(source, runner: Runner | None, request: ConversionRequest, facts: dict[str, Any]):
     if runner is None:
-        return not_checked(FLEX_REASON)
+        # Neither the tensorflow nor the ai-edge-litert wheel carries the Flex delegate
+        # (docs/conversion.md §13), so a model with Select TF ops cannot be run here.
+        return not_checked(
+            f"not checked: needs the Flex delegate for {', '.join(facts['flex_ops'])}, which "
+            "no interpreter installed here has"
+        )
     try:
         source_runner = source.runner()
     except ConversionError as exc:
@@ -237,9 +306,10 @@ def _parity(source, runner: Runner | None, request: ConversionRequest, renamed: 
         source_runner,
         runner,
         request.target_kind,
-        renamed_inputs=renamed,
+        renamed_inputs=facts["renamed_inputs"],
         input_shapes=request.options.get("input_shapes"),
         example_inputs_path=request.example_inputs_path,
+        distributions=source.input_distributions() if isinstance(source, KerasSource) else None,
     )
 
 
@@ -259,12 +329,11 @@ def convert(request: ConversionRequest, guard: bool = True) -> dict[str, Any]:
             _remove(output)
             raise
         converted = time.monotonic()
-        parity = _parity(source, runner, request, renamed)
+        facts = {"renamed_inputs": renamed, "needs_flex": False, "flex_ops": [], **facts}
+        parity = _parity(source, runner, request, facts)
         variant = {
             "kind": request.target_kind,
             "size": _size(output),
-            "renamed_inputs": renamed,
-            "needs_flex": facts.pop("needs_flex", False),
             **facts,
             "seconds": {
                 "convert": round(converted - started, 3),

@@ -7,6 +7,7 @@ ai_edge_litert's Interpreter (what devices use), never tf.lite.Interpreter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from registry.convert import graphs
+from registry.convert.control_inputs import ConstantInput
 from registry.convert.signatures import Endpoint, signature_def_endpoints
 
 v1 = tf.compat.v1
@@ -29,16 +31,26 @@ class Runner(Protocol):
 
 
 class SessionRunner:
-    """A TF1 graph in its own Session, fed and fetched through endpoint tensor names."""
+    """A TF1 graph in its own Session, fed and fetched through endpoint tensor names.
+
+    `constants` are inputs fed the same value every run (option input_constants).
+    """
 
     def __init__(
-        self, graph: tf.Graph, session: Any, inputs: list[Endpoint], outputs: list[Endpoint]
+        self,
+        graph: tf.Graph,
+        session: Any,
+        inputs: list[Endpoint],
+        outputs: list[Endpoint],
+        constants: Sequence[ConstantInput] = (),
     ):
         self.graph, self.session = graph, session
         self.inputs, self.outputs = inputs, outputs
+        self.constants = list(constants)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feed = {graphs.tensor_name(e.tensor): feeds[e.name] for e in self.inputs}
+        feed = {graphs.tensor_name(c.endpoint.tensor): c.value for c in self.constants}
+        feed.update({graphs.tensor_name(e.tensor): feeds[e.name] for e in self.inputs})
         fetch = {e.name: graphs.tensor_name(e.tensor) for e in self.outputs}
         return self.session.run(fetch, feed)
 
@@ -54,22 +66,26 @@ def graph_def_runner(graph_def, inputs: list[Endpoint], outputs: list[Endpoint])
     return SessionRunner(graph, v1.Session(graph=graph), inputs, outputs)
 
 
-def savedmodel_runner(export_dir: str | Path, tags: list[str], signature_key: str) -> SessionRunner:
+def savedmodel_runner(
+    export_dir: str | Path,
+    tags: list[str],
+    signature_key: str,
+    constants: Sequence[ConstantInput] = (),
+) -> SessionRunner:
     """Run one signature of a SavedModel the way TF Serving does: the TF1 loader, a Session.
 
     Works for TF1 and TF2 SavedModels alike, and for input keys such as `in` that TF2's
-    loader rejects.
+    loader rejects. Inputs named in `constants` are fed their values, not taken.
     """
     graph = tf.Graph()
     with graph.as_default():
         session = v1.Session(graph=graph)
         meta_graph = v1.saved_model.loader.load(session, tags, str(export_dir))
     signature = meta_graph.signature_def[signature_key]
+    fixed = {c.endpoint.name for c in constants}
+    inputs = [e for e in signature_def_endpoints(signature.inputs) if e.name not in fixed]
     return SessionRunner(
-        graph,
-        session,
-        signature_def_endpoints(signature.inputs),
-        signature_def_endpoints(signature.outputs),
+        graph, session, inputs, signature_def_endpoints(signature.outputs), constants
     )
 
 

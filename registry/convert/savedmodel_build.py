@@ -17,7 +17,7 @@ SERVING_TAGS = ["serve"]
 def savedmodel_from_frozen(frozen: FrozenGraph, export_dir: str | Path) -> FrozenGraph:
     """A native TF2 SavedModel around a frozen graph; returns the graph as saved.
 
-    wrap_function + prune is the path tf-notes section 3 found exact and warning-free.
+    wrap_function + prune is the path docs/conversion.md §3 found exact and warning-free.
     Signature input keys are the placeholder names, so Python-keyword inputs are renamed
     first (the returned graph's `renamed_inputs` says how); output keys are the source's
     output names, slashes and all.
@@ -38,7 +38,7 @@ def savedmodel_from_frozen(frozen: FrozenGraph, export_dir: str | Path) -> Froze
 def savedmodel_from_keras(source, export_dir: str | Path, input_shapes=None) -> dict[str, str]:
     """Export a Keras model with a serving signature keyed by its own input/output names.
 
-    Not `model.export()`: that names outputs output_0, output_1 (tf-notes section 4). Not
+    Not `model.export()`: that names outputs output_0, output_1 (docs/conversion.md §4). Not
     `tf.saved_model.save(model)`: that names inputs `inputs`, `inputs_1`. Returns the
     renamed inputs (Python keywords).
     """

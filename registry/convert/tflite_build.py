@@ -2,7 +2,7 @@
 
 Always `from_saved_model`: it keeps the signature (so devices get named inputs/outputs)
 and, unlike `from_concrete_functions` over a Keras 3 model, cannot silently produce a
-model with uninitialised weights (tf-notes section 5).
+model with uninitialised weights (docs/conversion.md §5).
 """
 
 from __future__ import annotations
@@ -16,15 +16,51 @@ from registry.convert.contract import ConversionError
 from registry.convert.failures import explain, is_out_of_memory, truncate
 
 QUANTIZATION = {"tflite": "none", "tflite_fp16": "float16", "tflite_int8": "dynamic-range int8"}
+FLEX_PREFIX = "Flex"
 
 
 @dataclass
 class TFLiteModel:
     content: bytes
-    needs_flex: bool
+    # The TFLite builtin ops it uses, and the TensorFlow ops it runs through Flex.
+    ops: list[str]
+    flex_ops: list[str]
+
+    @property
+    def needs_flex(self) -> bool:
+        return bool(self.flex_ops)
 
 
-def _converter(export_dir: Path, target_kind: str, signature_key: str, tags: list[str], flex: bool):
+class TensorListsNeedStaticShapes(ConversionError):
+    """Builtins cannot hold the model's tensor lists (a Keras RNN's loop) at a dynamic batch."""
+
+
+def _with_ops_listed(content: bytes) -> TFLiteModel:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(content, 0)
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()}
+    ops, flex_ops = set(), set()
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        # Codes above 127 live only in the newer field; the deprecated one saturates.
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        custom = (code.CustomCode() or b"").decode()
+        if builtin == schema.BuiltinOperator.CUSTOM and custom.startswith(FLEX_PREFIX):
+            flex_ops.add(custom.removeprefix(FLEX_PREFIX))
+        else:
+            ops.add(custom or names.get(builtin, str(builtin)))
+    return TFLiteModel(content, sorted(ops), sorted(flex_ops))
+
+
+def _converter(
+    export_dir: Path,
+    target_kind: str,
+    signature_key: str,
+    tags: list[str],
+    flex: bool,
+    keep_tensor_lists: bool = False,
+):
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(export_dir), signature_keys=[signature_key], tags=set(tags)
     )
@@ -37,6 +73,10 @@ def _converter(export_dir: Path, target_kind: str, signature_key: str, tags: lis
             tf.lite.OpsSet.TFLITE_BUILTINS,
             tf.lite.OpsSet.SELECT_TF_OPS,
         ]
+    if keep_tensor_lists:
+        # TensorFlow's documented switch for RNNs at a dynamic batch: the tensor-list ops
+        # stay TensorFlow ops (run by Flex) instead of being lowered to static builtins.
+        converter._experimental_lower_tensor_list_ops = False
     return converter
 
 
@@ -80,21 +120,41 @@ def _explain(exc: Exception) -> ConversionError:
     return ConversionError(f"TFLite conversion failed: {truncate(text, 1200)}")
 
 
+def _needs_static_tensor_lists(text: str) -> bool:
+    return "TensorList" in text and "static" in text
+
+
 def convert_savedmodel(
-    export_dir: str | Path, target_kind: str, signature_key: str, tags: list[str]
+    export_dir: str | Path,
+    target_kind: str,
+    signature_key: str,
+    tags: list[str],
+    keep_tensor_lists: bool = False,
 ) -> TFLiteModel:
-    """Convert one signature; retry with Select TF ops when builtins lack an op."""
+    """Convert one signature; retry with Select TF ops when builtins lack an op.
+
+    `keep_tensor_lists` converts with Select TF ops and tensor lists kept as they are,
+    which an RNN at a dynamic batch needs. Without it, a model whose tensor lists need a
+    static shape raises TensorListsNeedStaticShapes, so the caller can fix the batch.
+    """
     export_dir = Path(export_dir)
+
+    def convert(flex: bool) -> TFLiteModel:
+        converter = _converter(
+            export_dir, target_kind, signature_key, tags, flex, keep_tensor_lists
+        )
+        return _with_ops_listed(converter.convert())
+
+    if not keep_tensor_lists:
+        try:
+            return convert(flex=False)
+        except Exception as exc:
+            codes = _error_codes(exc)
+            if _needs_static_tensor_lists(str(exc)):
+                raise TensorListsNeedStaticShapes(truncate(str(exc), 600)) from None
+            if "ERROR_NEEDS_FLEX_OPS" not in codes or "ERROR_NEEDS_CUSTOM_OPS" in codes:
+                raise _explain(exc) from None
     try:
-        content = _converter(export_dir, target_kind, signature_key, tags, flex=False).convert()
-        return TFLiteModel(content, needs_flex=False)
-    except Exception as exc:
-        if "ERROR_NEEDS_FLEX_OPS" not in _error_codes(
-            exc
-        ) or "ERROR_NEEDS_CUSTOM_OPS" in _error_codes(exc):
-            raise _explain(exc) from None
-    try:
-        content = _converter(export_dir, target_kind, signature_key, tags, flex=True).convert()
+        return convert(flex=True)
     except Exception as exc:
         raise _explain(exc) from None
-    return TFLiteModel(content, needs_flex=True)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
+
+from registry.settings import Settings
+from registry.vocabulary import could_be_name
+
+T = TypeVar("T")
 
 # Found, not imported: the migrations import this package (their env builds the engine).
 MIGRATIONS_DIR = Path(find_spec("migrations").origin).parent
@@ -20,17 +27,64 @@ class SchemaOutOfDate(Exception):
     """The database schema is not the one this code needs."""
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class WaitBounds:
+    """How long a database connection may wait on anything before giving up with an error."""
+
+    connect_seconds: int = 5
+    pool_checkout_seconds: float = 10
+    lock_seconds: float = 10
+    statement_seconds: float = 120
+    idle_in_transaction_seconds: float = 120
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WaitBounds:
+        return cls(
+            connect_seconds=settings.database_connect_timeout_seconds,
+            pool_checkout_seconds=settings.database_pool_timeout_seconds,
+            lock_seconds=settings.database_lock_timeout_seconds,
+            statement_seconds=settings.database_statement_timeout_seconds,
+            idle_in_transaction_seconds=settings.database_idle_in_transaction_timeout_seconds,
+        )
+
+
+def make_engine(url: str, bounds: WaitBounds | None = None) -> Engine:
+    bounds = bounds or WaitBounds()
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return _sqlite_engine(url, bounds)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=bounds.pool_checkout_seconds,
+        connect_args={"connect_timeout": bounds.connect_seconds},
+    )
+    limits = {
+        "lock_timeout": bounds.lock_seconds,
+        "statement_timeout": bounds.statement_seconds,
+        "idle_in_transaction_session_timeout": bounds.idle_in_transaction_seconds,
+    }
+
+    @event.listens_for(engine, "connect")
+    def _bound_waits(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            for name, seconds in limits.items():
+                cursor.execute(f"SET {name} = {round(seconds * 1000)}")
+        dbapi_connection.commit()  # a SET in a rolled-back transaction would be undone
+
+    return engine
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, bounds: WaitBounds) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # One writer at a time: a write waits for the file lock as PostgreSQL waits for a row lock.
+    busy_ms = round(bounds.lock_seconds * 1000)
+    engine = create_engine(
+        url, connect_args={"timeout": bounds.lock_seconds, "check_same_thread": False}
+    )
 
     # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks
     # mid-transaction, which deadlocks concurrent writers; take the write lock up front instead.
@@ -40,7 +94,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -48,6 +102,13 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def find_named(session: Session, entity: type[T], name: str) -> T | None:
+    """The row of `entity` called `name`; None, without asking, for a name no row can have."""
+    if not could_be_name(name):
+        return None
+    return session.scalar(select(entity).where(entity.name == name))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

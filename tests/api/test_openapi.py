@@ -24,8 +24,8 @@ from referencing.jsonschema import DRAFT202012
 from registry import create_app
 from registry.api.openapi import UNDOCUMENTED_METHODS
 from registry.domain import jobs
-from tests.api.test_promotion import add_variant_failing_parity, stored_version
 from tests.conftest import bearer_session, sibling_registry
+from tests.factories import add_variant_failing_parity, stored_version
 from tests.files import fake_tflite
 
 DOCUMENT_URI = "urn:registry-openapi"

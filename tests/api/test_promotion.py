@@ -2,51 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from registry.db.models import Artifact, Model, ModelVersion
 from registry.domain import jobs
+from tests.factories import FAILED_PARITY, add_variant_failing_parity, stored_version
 from tests.files import fake_tflite
-
-FAILED_PARITY = {
-    "checked": True,
-    "passed": False,
-    "inputs": "random(seed=0)",
-    "reason": "outside tolerance: probs",
-    "outputs": {
-        "probs": {
-            "max_abs_diff": 0.31,
-            "max_rel_diff": 0.42,
-            "tolerance": {"abs": 0.05, "rel": 0.05},
-            "passed": False,
-        }
-    },
-}
-
-
-def stored_version(session, model: str, number: int) -> ModelVersion:
-    return session.scalar(
-        select(ModelVersion).join(Model).where(Model.name == model, ModelVersion.number == number)
-    )
-
-
-def add_variant_failing_parity(registry, model: str, number: int) -> None:
-    """A row factory: the int8 variant a worker would record when quantization broke parity."""
-    with registry.services.sessions.begin() as session:
-        version = stored_version(session, model, number)
-        source = version.artifacts[0]
-        session.add(
-            Artifact(
-                version=version,
-                kind="tflite_int8",
-                sha256=source.sha256,
-                size=source.size,
-                storage_key=source.storage_key,
-                parent=source,
-                parity=FAILED_PARITY,
-                parity_passed=False,
-            )
-        )
 
 
 def test_alias_move_to_a_version_that_failed_parity_is_refused_then_forced_and_both_audited(

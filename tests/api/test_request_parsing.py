@@ -119,3 +119,39 @@ def test_problem_instance_is_the_path_percent_encoded(registry):
 
     assert answer.status_code == 404
     assert answer.json()["instance"] == "/api/v1/models/a%20b%25c%C3%A9/versions"
+
+
+@pytest.mark.parametrize("path", ["/tokens/a%00b", "/models/{model}/aliases/a%00b"])
+def test_delete_of_a_name_holding_nul_finds_nothing(registry, uploaded, path):
+    answer = registry.http.delete(registry.api(path.format(model=uploaded)))
+
+    assert_refused(answer, 404)
+
+
+@pytest.mark.parametrize("bound", ["since", "until"])
+def test_blank_audit_time_is_refused(registry, bound):
+    answer = registry.http.get(registry.api("/audit"), params={bound: ""})
+
+    assert_refused(answer, 422, f"{bound}:", "ISO 8601")
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/models", {"name": "nl-model\n"}),
+        ("/models", {"name": "a" * 128 + "\n"}),
+        ("/tokens", {"name": "nl-token\n"}),
+    ],
+)
+def test_name_ending_in_a_newline_is_refused_as_the_field(registry, path, body):
+    answer = registry.http.post(registry.api(path), json=body)
+
+    assert_refused(answer, 422, "name: use 1-128 characters")
+
+
+def test_serving_version_ending_in_a_newline_is_refused(registry, uploaded):
+    answer = registry.http.get(
+        registry.api(f"/models/{uploaded}/serving"), params={"version": "1\n"}
+    )
+
+    assert_refused(answer, 422, "must be a number or latest")

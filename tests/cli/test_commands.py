@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+import time
 
 from click.testing import CliRunner
 
 from registry.cli import main
 from tests.cli.invoke import registry_cli
+from tests.client.loopback import stalled_server
 from tests.client.trees import files_under, savedmodel_tree
 from tests.files import fake_tflite
 
@@ -85,6 +87,19 @@ def test_unreachable_registry_exits_5():
 
     assert result.exit_code == 5
     assert "cannot reach the registry at http://127.0.0.1:9" in result.stderr
+
+
+def test_registry_that_never_answers_exits_5_within_the_http_timeout():
+    with stalled_server() as url:
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            main, ["models", "--url", url], env={"REGISTRY_HTTP_TIMEOUT": "0.5"}
+        )
+        elapsed = time.monotonic() - started
+
+    assert result.exit_code == 5
+    assert f"no answer from the registry at {url}: nothing arrived for 0.5 s" in result.stderr
+    assert elapsed < 3
 
 
 def test_alias_at_a_version_that_is_not_ready_exits_3_unless_forced(registry, model_name, tmp_path):

@@ -19,16 +19,9 @@ from registry.client import (
     TransferFailed,
     WaitTimedOut,
 )
-from registry.db.models import Artifact
 from tests.client.trees import files_under, savedmodel_tree
+from tests.factories import corrupt_recorded_sha256
 from tests.files import fake_tflite
-
-
-def corrupt_recorded_sha256(registry, sha256: str) -> None:
-    """Make the database's record of an artifact disagree with its stored bytes."""
-    with registry.services.sessions.begin() as session:
-        for row in session.query(Artifact).filter_by(sha256=sha256):
-            row.sha256 = "0" * 64
 
 
 def test_upload_streams_a_file_and_reports_its_full_size_to_progress(client, model_name, tmp_path):

@@ -10,8 +10,8 @@ import requests
 
 from registry.client import BadRequest, Conflict, NotFound, TransferFailed
 from registry.errors import InvalidArchive
-from tests.client.test_client import corrupt_recorded_sha256
 from tests.client.trees import files_under, savedmodel_tree
+from tests.factories import corrupt_recorded_sha256
 from tests.files import fake_tflite, zip_file
 
 

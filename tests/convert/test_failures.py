@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry.convert import ConversionError, ConversionRequest, ConverterCrashed
-from tests import tf_samples
+from registry.testing import tf_samples
 
 
 def request(kind: str, path, target: str, out, options=None) -> ConversionRequest:
@@ -56,7 +56,8 @@ def test_truncated_data_shard_is_reported_as_truncated(samples, converter, tmp_p
             )
         )
 
-    assert "data shard is truncated: Read less bytes than requested" in str(error.value)
+    # The registry's own words; what follows them is TensorFlow's, which may change.
+    assert "data shard is truncated" in str(error.value)
 
 
 def test_random_bytes_as_graphdef_are_not_a_valid_graphdef(converter, tmp_path):
@@ -65,7 +66,6 @@ def test_random_bytes_as_graphdef_are_not_a_valid_graphdef(converter, tmp_path):
         converter.convert(request("frozen_pb", path, "tflite", tmp_path / "m.tflite"))
 
     assert "is not a valid GraphDef" in str(error.value)
-    assert "Wire format was corrupt" in str(error.value)
 
 
 def test_random_bytes_as_keras_file_are_not_a_valid_keras_file(converter, tmp_path):
@@ -135,3 +135,22 @@ def test_target_a_source_cannot_become_is_refused_without_the_process(tmp_path):
 
     assert "cannot produce 'savedmodel' from a 'savedmodel' upload" in str(error.value)
     assert converter.pid is None
+
+
+def test_meta_graph_from_another_training_run_is_refused_naming_the_mismatch(converter, tmp_path):
+    trained = tf_samples.build_tf1_checkpoint(tmp_path / "trained")
+    other = tf_samples.build_keep_prob_checkpoint(tmp_path / "other")
+    # The upload's .meta is another model's graph; its .index/.data hold the first's values.
+    (meta,) = trained.path.rglob("*.meta")
+    (other_meta,) = other.path.rglob("*.meta")
+    meta.write_bytes(other_meta.read_bytes())
+    options = {"output_nodes": ["out/logits"], "input_constants": {"keep_prob": 1.0}}
+
+    with pytest.raises(ConversionError) as error:
+        converter.convert(
+            request("checkpoint", trained.path, "frozen_pb", tmp_path / "m.pb", options)
+        )
+
+    assert "the .meta and the .index/.data files must come from the same training run" in str(
+        error.value
+    )

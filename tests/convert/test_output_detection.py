@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from registry.convert.contract import ConversionError
 from registry.convert.graphs import check_function_recursion, detect_outputs
-from tests.tf_samples import RECURSIVE_GRAPHDEF_B64
+from registry.testing.tf_samples import RECURSIVE_GRAPHDEF_B64
 
 v1 = tf.compat.v1
 

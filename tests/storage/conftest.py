@@ -1,6 +1,6 @@
 """The same contract tests on LocalStorage and S3Storage (SeaweedFS, or REGISTRY_S3_* env).
 
-The session-scoped `s3_server` fixture comes from tests/conftest.py (tests/s3server.py).
+The session-scoped `s3_server` fixture comes from tests/conftest.py (registry/testing/seaweedfs.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from registry.storage import LocalStorage, Storage
 from registry.storage.s3 import S3Storage, make_client
-from tests.s3server import S3Server
+from registry.testing.seaweedfs import S3Server
 
 MiB = 1024 * 1024
 # S3's minimum part size, so ~12 MiB is already a three-part upload.

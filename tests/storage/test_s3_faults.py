@@ -21,7 +21,7 @@ import pytest
 
 from registry.storage import StorageError
 from registry.storage.s3 import CallPolicy, S3Storage, make_client
-from tests.s3server import S3Server, start_seaweedfs
+from registry.testing.seaweedfs import S3Server, start_seaweedfs
 
 MiB = 1024 * 1024
 # Short bounds so a fault costs seconds; the test asserts the error comes within them.

@@ -122,7 +122,7 @@ def test_random_bytes_named_pb_fail_with_a_readable_message(
 def test_truncated_checkpoint_shard_fails_naming_the_truncation(
     converting_registry, worker, samples_dir, model_name, tmp_path
 ):
-    from tests import tf_samples
+    from registry.testing import tf_samples
 
     truncated = tf_samples.build_truncated_checkpoint(samples_dir / "truncated")
     archive = tar_directory(truncated.path, tmp_path / "truncated.tar.gz")
@@ -137,7 +137,7 @@ def test_truncated_checkpoint_shard_fails_naming_the_truncation(
 def test_graph_that_would_crash_tensorflow_is_refused_before_it_is_imported(
     converting_registry, worker, samples_dir, model_name
 ):
-    from tests import tf_samples
+    from registry.testing import tf_samples
 
     crashing = tf_samples.build_recursive_graphdef(samples_dir / "recursive")
 

@@ -128,9 +128,6 @@ def test_lineage_command_prints_the_tree_from_the_upload(
     assert "parity passed" in printed.output and "load-graph" in printed.output
 
 
-# Deselected from the default run: it hung once (all jobs done, one request never answered);
-# run it with `pytest -m slow` until that is understood.
-@pytest.mark.slow
 def test_audit_chain_stays_one_valid_chain_under_concurrent_uploads_and_conversions(
     converting_registry, worker, worker_settings, samples, model_name, tmp_path
 ):

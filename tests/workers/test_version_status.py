@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from registry.db.models import AuditChainHead, ModelVersion
+from registry.db.models import AuditChainHead
+from tests.factories import set_version_status
 from tests.workers.conftest import WorkerProcess, wait_for_version
 from tests.workers.uploads import upload_fields, upload_file_for
 
@@ -96,12 +97,7 @@ def test_sweep_repairs_a_version_left_converting_after_its_jobs_finished(
     registry.upload(model_name, upload_path, **upload_fields(sample)).raise_for_status()
     assert wait_for_version(registry, model_name, 1)["status"] == "ready"
     # The state a lost status update used to leave behind: every job done, status stale.
-    with registry.services.sessions.begin() as session:
-        session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.number == 1, ModelVersion.model.has(name=model_name))
-            .values(status="converting")
-        )
+    set_version_status(registry, model_name, 1, "converting")
 
     deadline = time.monotonic() + 30
     while registry.version(model_name, 1)["status"] == "converting":

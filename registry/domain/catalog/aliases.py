@@ -10,7 +10,7 @@ from registry.domain.catalog import models as catalog
 from registry.domain.jobs import version_problems
 from registry.domain.ledger import audit
 from registry.errors import Conflict, VersionNotFound
-from registry.vocabulary import validate_name
+from registry.vocabulary import could_be_name, validate_name
 
 
 class AliasGated(Conflict):
@@ -85,7 +85,7 @@ def locked_model(session: Session, name: str) -> Model:
 
 def remove_alias(session: Session, model_name: str, alias_name: str, actor: str) -> None:
     model = locked_model(session, model_name)
-    alias = session.get(Alias, (model.id, alias_name))
+    alias = session.get(Alias, (model.id, alias_name)) if could_be_name(alias_name) else None
     if alias is None:
         raise VersionNotFound(f"model {model.name!r} has no alias {alias_name!r}")
     audit.record(

@@ -9,11 +9,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry.db import find_named
 from registry.db.models import Alias, Model, ModelVersion
 from registry.domain.ledger import audit
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
 from registry.errors import Gone, InvalidRequest, ModelNotFound, VersionNotFound
-from registry.vocabulary import NAME_PATTERN, validate_name
+from registry.vocabulary import could_be_name, validate_name
 
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 PAGE_SIZE = 50
@@ -114,11 +115,7 @@ def get_or_create_model(session: Session, name: str, actor: str) -> Model:
 
 
 def get_model(session: Session, name: str) -> Model:
-    model = (
-        session.scalar(select(Model).where(Model.name == name))
-        if NAME_PATTERN.fullmatch(name)  # nothing else names a model (nor reaches the database)
-        else None
-    )
+    model = find_named(session, Model, name)
     if model is None:
         raise ModelNotFound(f"no model named {name!r}; create it or upload a version to it")
     return live(model)
@@ -188,7 +185,7 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     elif VERSION_NUMBER.fullmatch(ref):
         if int(ref) <= MAX_VERSION_NUMBER:
             version = session.scalar(statement.where(ModelVersion.number == int(ref)))
-    elif NAME_PATTERN.fullmatch(ref):  # anything else can name no alias (nor reach the database)
+    elif could_be_name(ref):
         alias = session.get(Alias, (model.id, ref))
         version = alias.version if alias else None
     if version is None:

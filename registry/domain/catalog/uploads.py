@@ -40,6 +40,8 @@ class UploadOptions:
     # Which MetaGraph and signature of a SavedModel to convert, when it has several.
     signature_key: str = ""
     saved_model_tags: list[str] = field(default_factory=list)
+    # Control placeholders (dropout's keep_prob, is_training) fixed to these values.
+    input_constants: dict[str, bool | int | float] = field(default_factory=dict)
 
     def conversion_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -53,6 +55,8 @@ class UploadOptions:
             options["signature_key"] = self.signature_key
         if self.saved_model_tags:
             options["tags"] = self.saved_model_tags
+        if self.input_constants:
+            options["input_constants"] = self.input_constants
         return options
 
 

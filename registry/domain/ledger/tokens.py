@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from registry.db import find_named
 from registry.db.models import ApiToken, utcnow
 from registry.domain.ledger import audit
 from registry.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
@@ -112,7 +113,7 @@ def issue_first_admin(session: Session, actor: str) -> IssuedToken | None:
 
 
 def revoke_token(session: Session, name: str, actor: str) -> ApiToken:
-    token = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    token = find_named(session, ApiToken, name)
     if token is None:
         raise TokenNotFound(f"no token named {name!r}")
     if token.revoked_at is None:

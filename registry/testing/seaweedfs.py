@@ -240,7 +240,7 @@ def _wait_ready(server: S3Server, timeout: float) -> None:
     )
 
 
-if __name__ == "__main__":  # manual use: python tests/s3server.py DIR
+if __name__ == "__main__":  # manual use: python -m registry.testing.seaweedfs DIR
     import tempfile
 
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="weed-"))

@@ -10,6 +10,7 @@ while building, so a test can compare a converted variant against them without t
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -20,8 +21,12 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Images per batch-norm statistics pass: with fewer, late layers (1x1 spatially at small
+# input sizes) get noisy variances and the network turns chaotic.
+STATISTICS_BATCH = 32
+
 # A GraphDef whose function library holds a self-recursive function `rec`, called by node
-# `y`: importing it segfaults TensorFlow 2.21 (shared/tf-notes.md section 9).
+# `y`: importing it segfaults TensorFlow 2.21 (docs/conversion.md §9).
 RECURSIVE_GRAPHDEF_B64 = (
     "Ci4KAXgSC1BsYWNlaG9sZGVyKg8KBXNoYXBlEgY6BBICCAQqCwoFZHR5cGUSAjABCgsKAXkSA3JlYxoBeBI2CjQKEwoD"
     "cmVjEgUKAXgYARoFCgF5GAEaDgoEY2FsbBIDcmVjGgF4Ig0KAXkSCGNhbGw6eTowIgMIiA4="
@@ -122,11 +127,8 @@ def build_keras_model(directory: str | Path) -> Sample:
     model = keras.Model([img, vec], [score, cls], name="two_by_two")
     keras_path = directory / "two_by_two.keras"
     h5_path = directory / "two_by_two.h5"
-    with warnings.catch_warnings():
-        # Keras' weight writers trip numpy 2's __array__(copy=) deprecation.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model.save(keras_path)
-        model.save(h5_path)
+    _save_keras(model, keras_path)
+    _save_keras(model, h5_path)
     rng = _rng(2)
     inputs = {
         "img": rng.standard_normal((3, 8, 8, 3)).astype(np.float32),
@@ -344,6 +346,240 @@ def build_string_input_graph(directory: str | Path) -> Sample:
     )
 
 
+def build_recurrent_keras(directory: str | Path, layer: str = "LSTM") -> Sample:
+    """seq[?,7,5] -> LSTM(8) (or GRU) -> Dense scores[?,3], as .keras.
+
+    Its TFLite conversion at a dynamic batch needs tensor lists of unknown shape, which
+    builtins cannot hold.
+    """
+    import keras
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(11)
+    seq = keras.Input((7, 5), name="seq")
+    hidden = getattr(keras.layers, layer)(8, name=layer.lower())(seq)
+    scores = keras.layers.Dense(3, name="scores")(hidden)
+    model = keras.Model(seq, scores)
+    inputs = {"seq": _rng(12).standard_normal((3, 7, 5)).astype(np.float32)}
+    return _keras_sample(model, directory / f"{layer.lower()}.keras", inputs)
+
+
+def _save_keras(model, path: Path) -> None:
+    with warnings.catch_warnings():
+        # Keras' weight writers trip numpy 2's __array__(copy=) deprecation.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(path)
+
+
+def _keras_sample(model, path: Path, inputs: dict[str, np.ndarray], **extra: Any) -> Sample:
+    """Save a Keras model to `path`; the Sample holds its outputs for `inputs`."""
+    _save_keras(model, path)
+    values = list(inputs.values())
+    # A model built on a list of inputs wants a list, even of one.
+    outputs = model(values if isinstance(model.input, list) else values[0], training=False)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return Sample(
+        kind="keras",
+        path=path,
+        input_names=list(inputs),
+        output_names=list(model.output_names),
+        inputs=inputs,
+        expected={n: o.numpy() for n, o in zip(model.output_names, outputs, strict=True)},
+        extra=extra,
+    )
+
+
+def build_keep_prob_checkpoint(directory: str | Path) -> Sample:
+    """A classic TF1 checkpoint with dropout fed by `keep_prob` (float, unknown rank).
+
+    features[?,6] -> hidden (ReLU) -> dropout(keep_prob) -> out/logits. `expected` holds
+    the outputs at keep_prob = 1.0, i.e. at inference.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    ckpt_dir = Path(directory) / "train"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    x = _rng(13).standard_normal((3, 6)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        features = v1.placeholder(tf.float32, [None, 6], name="features")
+        keep_prob = v1.placeholder(tf.float32, name="keep_prob")
+        init = v1.glorot_uniform_initializer(seed=14)
+        w1 = v1.get_variable("hidden/w", [6, 16], initializer=init)
+        hidden = tf.nn.relu(tf.matmul(features, w1))
+        dropped = tf.nn.dropout(hidden, rate=1.0 - keep_prob)
+        w2 = v1.get_variable("out/w", [16, 3], initializer=init)
+        logits = tf.identity(tf.matmul(dropped, w2), name="out/logits")
+        saver = v1.train.Saver()
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            saver.save(sess, str(ckpt_dir / "model.ckpt"))
+            out = sess.run(logits, {features: x, keep_prob: 1.0})
+    return Sample(
+        kind="checkpoint",
+        path=Path(directory),
+        input_names=["features"],
+        output_names=["out/logits"],
+        inputs={"features": x},
+        expected={"out/logits": out},
+        options={"output_nodes": ["out/logits"]},
+    )
+
+
+def build_is_training_graph(directory: str | Path) -> Sample:
+    """A frozen GraphDef switching dropout on a scalar bool placeholder `is_training`.
+
+    images[?,4,4,1] -> flatten -> (dropout if is_training) -> probs (Softmax); `expected`
+    holds the outputs with is_training = False.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    path = Path(directory) / "switch.pb"
+    x = _rng(15).standard_normal((3, 4, 4, 1)).astype(np.float32)
+    w = _rng(16).standard_normal((16, 5)).astype(np.float32)
+
+    def graph() -> None:
+        images = v1.placeholder(tf.float32, [None, 4, 4, 1], name="images")
+        is_training = v1.placeholder(tf.bool, [], name="is_training")
+        flat = tf.reshape(images, [-1, 16])
+        kept = tf.cond(is_training, lambda: tf.nn.dropout(flat, rate=0.5), lambda: flat)
+        tf.nn.softmax(tf.matmul(kept, tf.constant(w)), name="probs")
+
+    expected = _write_graph(graph, path, {"images": x, "is_training": False}, ["probs"])
+    return Sample(
+        kind="frozen_pb",
+        path=path,
+        input_names=["images"],
+        output_names=["probs"],
+        inputs={"images": x},
+        expected=expected,
+    )
+
+
+def serialized_examples(rows: np.ndarray) -> np.ndarray:
+    """tf.train.Example protos with float feature `x`, as a fixed-width bytes array.
+
+    numpy's fixed-width bytes drop trailing NUL bytes, which a serialized float ending in
+    0x00 would have: the values here are never 0.
+    """
+    tf = _tf()
+    protos = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=row))}
+            )
+        ).SerializeToString()
+        for row in rows
+    ]
+    return np.array(protos, dtype=f"S{max(len(p) for p in protos)}")
+
+
+def build_example_parsing_savedmodel(directory: str | Path) -> Sample:
+    """An Estimator-style export: serving_default takes serialized tf.Example strings.
+
+    examples string[?] -> ParseExample (x: float[4]) -> score (Sigmoid), TF1 Builder.
+    `extra["example_inputs"]` is an .npz with a fixed-width bytes array for `examples`.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    export_dir = Path(directory) / "export"
+    rows = _rng(17).uniform(0.5, 2.0, (3, 4)).astype(np.float32)
+    examples = serialized_examples(rows)
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = v1.placeholder(tf.string, [None], name="input_example_tensor")
+        parsed = v1.io.parse_example(serialized, {"x": v1.io.FixedLenFeature([4], tf.float32)})
+        w = v1.get_variable("w", [4, 1], initializer=v1.glorot_uniform_initializer(seed=18))
+        score = tf.nn.sigmoid(tf.matmul(parsed["x"], w), name="score")
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            signature = v1.saved_model.predict_signature_def(
+                inputs={"examples": serialized}, outputs={"score": score}
+            )
+            builder = v1.saved_model.Builder(str(export_dir))
+            builder.add_meta_graph_and_variables(
+                sess, ["serve"], signature_def_map={"serving_default": signature}
+            )
+            builder.save()
+            out = sess.run(score, {serialized: examples})
+    npz = Path(directory) / "examples.npz"
+    np.savez(npz, examples=examples)
+    return Sample(
+        kind="savedmodel",
+        path=Path(directory),
+        input_names=["examples"],
+        output_names=["score"],
+        inputs={"examples": examples},
+        expected={"score": out},
+        extra={"example_inputs": npz},
+    )
+
+
+def build_keras_application(
+    directory: str | Path,
+    name: str = "MobileNetV2",
+    size: int = 32,
+    statistics_batch: int = STATISTICS_BATCH,
+    **kwargs: Any,
+) -> Sample:
+    """A keras.applications network with random weights and data-set batch-norm statistics.
+
+    Random weights leave every BatchNormalization at mean 0, variance 1, so activations
+    shrink or grow layer after layer and the outputs barely depend on the input. One forward
+    pass in training mode with momentum 0 sets each layer's statistics to those of a batch
+    drawn like the registry's parity inputs: 0-255 for networks that rescale pixels
+    themselves (EfficientNet), N(0, 1) otherwise.
+    """
+    import keras
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(19)
+    build = getattr(keras.applications, name)
+    images = keras.Input((size, size, 3), name="images")
+    model = build(weights=None, input_tensor=images, classifier_activation=None, **kwargs)
+    pixels = any(type(layer).__name__ == "Rescaling" for layer in model.layers[:3])
+    rng = _rng(20)
+    shape = (statistics_batch, size, size, 3)
+    batch = rng.uniform(0, 255, shape) if pixels else rng.standard_normal(shape)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model([batch.astype(np.float32)], training=True)
+    for layer, momentum in zip(norms, momenta, strict=True):
+        layer.momentum = momentum
+    inputs = {"images": batch[:2].astype(np.float32)}
+    path = directory / f"{name.lower()}_{size}.keras"
+    return _keras_sample(model, path, inputs, parameters=model.count_params())
+
+
+def build_outlier_weight_keras(directory: str | Path) -> Sample:
+    """A dense layer that int8 quantization wrecks: each output column has +-1000 weights
+    on one duplicated feature (they cancel exactly) beside ordinary ones of about 0.1.
+
+    x[?,16] -> [x, x[:, :1]] -> Dense y[?,64]. In float the outliers cancel; quantized to
+    int8 with one scale per column, every ordinary weight rounds to 0.
+    """
+    import keras
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    x = keras.Input((16,), name="x")
+    column = keras.layers.Reshape((16, 1), name="column")(x)
+    first = keras.layers.Flatten(name="first")(keras.layers.Cropping1D((0, 15))(column))
+    joined = keras.layers.Concatenate(name="join")([x, first])
+    dense = keras.layers.Dense(64, use_bias=False, name="y")
+    y = dense(joined)
+    model = keras.Model(x, y)
+    kernel = (0.1 * _rng(21).standard_normal((17, 64))).astype(np.float32)
+    kernel[0], kernel[16] = 1000.0, -1000.0
+    dense.set_weights([kernel])
+    inputs = {"x": _rng(22).standard_normal((3, 16)).astype(np.float32)}
+    return _keras_sample(model, directory / "outlier.keras", inputs)
+
+
 def build_tf2_object_checkpoint(directory: str | Path) -> Sample:
     """A TF2 object-based checkpoint (`tf.train.Checkpoint.write`): no graph, only values."""
     tf = _tf()
@@ -395,21 +631,61 @@ BUILDERS = {
 }
 
 
+# Samples of real model shapes, each built when first asked for (see BuiltOnDemand).
+MODEL_BUILDERS = {
+    "lstm": functools.partial(build_recurrent_keras, layer="LSTM"),
+    "gru": functools.partial(build_recurrent_keras, layer="GRU"),
+    "keep_prob": build_keep_prob_checkpoint,
+    "is_training": build_is_training_graph,
+    "tf_example": build_example_parsing_savedmodel,
+    "outlier": build_outlier_weight_keras,
+    "mobilenet_v2": functools.partial(
+        build_keras_application, name="MobileNetV2", size=32, alpha=0.35
+    ),
+    "efficientnet_b0": functools.partial(build_keras_application, name="EfficientNetB0", size=64),
+    # Full size, for bench/architectures.py: at 224 pixels a few images give every layer
+    # enough values for its statistics, and ResNet50's training pass stays within memory.
+    **{
+        f"{key}_224": functools.partial(
+            build_keras_application, name=name, size=224, statistics_batch=8
+        )
+        for key, name in (
+            ("mobilenet_v2", "MobileNetV2"),
+            ("efficientnet_b0", "EfficientNetB0"),
+            ("resnet50", "ResNet50"),
+        )
+    },
+}
+
+
+class BuiltOnDemand(dict):
+    """MODEL_BUILDERS' samples, each built into `directory` the first time it is looked up."""
+
+    def __init__(self, directory: str | Path):
+        super().__init__()
+        self.directory = Path(directory)
+
+    def __missing__(self, name: str) -> Sample:
+        sample = self[name] = MODEL_BUILDERS[name](self.directory / name)
+        return sample
+
+
 def build_all(directory: str | Path) -> dict[str, Sample]:
     """Every sample, each in its own subdirectory of `directory`."""
     return {name: build(Path(directory) / name) for name, build in BUILDERS.items()}
 
 
 if __name__ == "__main__":
-    # `python -m tests.tf_samples DIR [NAME...]`: build samples in a fresh process and print
-    # where they are, as JSON (for tests that must not import TensorFlow themselves).
+    # `python -m registry.testing.tf_samples DIR [NAME...]`: build samples in a fresh process
+    # and print where they are, as JSON (for tests that must not import TensorFlow themselves).
     import json
     import sys
 
     target, names = Path(sys.argv[1]), sys.argv[2:] or list(BUILDERS)
-    fields = ("kind", "input_names", "output_names", "options")
-    built = {name: BUILDERS[name](target / name) for name in names}
+    fields = ("kind", "input_names", "output_names", "options", "extra")
+    every = {**BUILDERS, **MODEL_BUILDERS}
+    built = {name: every[name](target / name) for name in names}
     listing = {
         n: {"path": str(s.path), **{f: getattr(s, f) for f in fields}} for n, s in built.items()
     }
-    print(json.dumps(listing, indent=2))
+    print(json.dumps(listing, indent=2, default=str))
