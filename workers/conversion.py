@@ -36,7 +36,7 @@ from registry.domain import jobs
 from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
 from registry.settings import Settings
-from registry.storage import Storage, StorageError
+from registry.storage import BlobNotFound, Storage, StorageError
 from registry.vocabulary import EXAMPLE_INPUTS_KIND
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,9 @@ log = logging.getLogger(__name__)
 KNOWN_SUFFIXES = (".keras", ".h5", ".hdf5", ".pb", ".tflite", ".zip", ".tgz", ".gz")
 # The database could not be reached (refused, dropped, timed out, no pooled connection).
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
-# Waits between tries of a unit of work while the database is unreachable.
-FIRST_DATABASE_WAIT_SECONDS = 0.5
-LONGEST_DATABASE_WAIT_SECONDS = 10.0
+# Waits between tries of a step that could not reach the database or storage.
+FIRST_WAIT_SECONDS = 0.5
+LONGEST_WAIT_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -140,6 +140,8 @@ class JobRunner:
             # Crashes and timeouts may be transient (memory pressure); bad input is not.
             retry = type(error).__name__ in {"ConverterCrashed", "ConverterTimeout"}
             return self._record_failure(job_id, str(error), retry=retry)
+        except BlobNotFound as error:
+            return self._record_failure(job_id, f"stored bytes are missing: {error}", retry=False)
         except StorageError as error:
             return self._defer(job_id, f"storage unavailable: {error}")
         except DATABASE_UNREACHABLE as error:
@@ -181,22 +183,14 @@ class JobRunner:
         return job
 
     def _in_unit(self, step: Callable[[Session], T]) -> T:
-        """Run `step` as one unit of work. While the database cannot be reached it is tried
-        again with doubling waits, for up to the retry window: a job's end is recorded as
-        soon as the database is back, not left to its lease. Past the window it raises, and
-        the job is left to its lease and the sweep."""
-        deadline = time.monotonic() + self.settings.job_retry_window_seconds
-        wait = FIRST_DATABASE_WAIT_SECONDS
-        while True:
-            try:
-                with self.sessions.begin() as session:
-                    return step(session)
-            except DATABASE_UNREACHABLE as error:
-                if time.monotonic() + wait > deadline:
-                    raise
-                log.warning("database unreachable, trying again in %.1f s: %s", wait, error)
-                time.sleep(wait)
-                wait = min(wait * 2, LONGEST_DATABASE_WAIT_SECONDS)
+        """Run `step` as one unit of work, as soon as the database answers: a job's end is
+        recorded when the database is back, not left to its lease."""
+
+        def unit() -> T:
+            with self.sessions.begin() as session:
+                return step(session)
+
+        return when_reachable(unit, self.settings.job_retry_window_seconds)
 
     def _convert(self, job_id: int, task_id: str) -> dict:
         with self.sessions() as session:
@@ -316,6 +310,23 @@ class JobRunner:
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
             jobs.record_signature(session, session.get(ModelVersion, version_id), signature)
+
+
+def when_reachable(step: Callable[[], T], window_seconds: float) -> T:
+    """`step()`, tried again with doubling waits while it cannot reach the database or
+    storage, for up to `window_seconds`; past that its error is raised (and the job is left
+    to its lease and the sweep)."""
+    deadline = time.monotonic() + window_seconds
+    wait = FIRST_WAIT_SECONDS
+    while True:
+        try:
+            return step()
+        except (*DATABASE_UNREACHABLE, StorageError) as error:
+            if isinstance(error, BlobNotFound) or time.monotonic() + wait > deadline:
+                raise
+            log.warning("a service is unreachable, trying again in %.1f s: %s", wait, error)
+            time.sleep(wait)
+            wait = min(wait * 2, LONGEST_WAIT_SECONDS)
 
 
 @contextmanager

@@ -19,25 +19,29 @@ from registry.services import Services
 from registry.settings import Settings
 from registry.wiring import build_services
 from workers.celery_app import app
-from workers.conversion import JobRunner, worker_name
+from workers.conversion import JobRunner, when_reachable, worker_name
 
 log = logging.getLogger(__name__)
 
 
 @cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
 def services() -> Services:
-    return build_services(Settings.from_env())
+    return build_services(settings())
 
 
 @cache
 def runner() -> JobRunner:
     """One runner, and so one long-lived converter process, per worker process."""
-    settings = services().settings
     converter = Converter(
-        timeout_seconds=settings.job_timeout_seconds,
-        memory_limit_mb=settings.job_memory_limit_mb,
+        timeout_seconds=settings().job_timeout_seconds,
+        memory_limit_mb=settings().job_memory_limit_mb,
     )
-    return JobRunner(services().sessions, services().storage, settings, converter)
+    return JobRunner(services().sessions, services().storage, settings(), converter)
 
 
 class JobDelivery(Request):
@@ -82,7 +86,10 @@ def run_conversion(self, job_id: int, request_id: str = "") -> str:
     # request that queued the job (the sweep resends lost jobs without one).
     with request_id_bound(request_id):
         started = time.monotonic()
-        outcome = runner().run(job_id, task_id=self.request.id or "")
+        # A fresh pool process builds its services first, which needs storage and the
+        # database: while they are down the job waits here, still queued.
+        window = settings().job_retry_window_seconds
+        outcome = when_reachable(runner, window).run(job_id, task_id=self.request.id or "")
         log_job(job_id, outcome, time.monotonic() - started, request_id)
     return outcome
 
