@@ -19,10 +19,10 @@ from tests.s3server import S3Server, start_seaweedfs
 from tests.workers.conftest import WorkerProcess
 
 # Short enough for tests: a dead pool process's job would wait a whole lease (60 s) without
-# the release, far longer than the tests' waits; an outage is retried for up to 30 s.
+# the release, far longer than the tests' waits; an outage is retried for up to 12 s.
 FAULT_SETTINGS = {
     "job_lease_seconds": 60,
-    "job_retry_window_seconds": 30,
+    "job_retry_window_seconds": 12,
     "job_max_attempts": 2,
     "job_timeout_seconds": 120,
     "sweep_interval_seconds": 1,

@@ -3,8 +3,16 @@ process dies: each job completes exactly once when the service is back, or fails
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 
 from tests.faults.services import stopped
 from tests.workers.conftest import wait_for_version
@@ -58,3 +66,126 @@ def test_jobs_that_cannot_reach_storage_wait_for_it_and_then_complete(
     assert actions(registry, model_name).count("job.deferred") >= 2
     kinds = [artifact["kind"] for artifact in version["artifacts"]]
     assert sorted(kinds) == sorted(set(kinds))
+
+
+def test_jobs_that_cannot_reach_storage_for_the_whole_window_fail_saying_so(
+    fault_stack, samples, model_name, tmp_path
+):
+    registry = fault_stack.registry
+    window = fault_stack.settings.job_retry_window_seconds
+    upload_fresh(registry, model_name, samples, tmp_path)
+    wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+
+    with stopped(fault_stack.s3):
+        version = wait_for_version(registry, model_name, 1, timeout=window * 3)
+
+    assert version["status"] == "failed"
+    for job in version["jobs"]:
+        assert job["error"].startswith("gave up after retrying for"), job
+        assert f"REGISTRY_JOB_RETRY_WINDOW_SECONDS={window}" in job["error"]
+        assert "storage unavailable" in job["error"]
+
+
+def test_job_whose_database_stops_mid_conversion_completes_as_soon_as_it_is_back(
+    fault_stack, samples, model_name, tmp_path
+):
+    registry = fault_stack.registry
+    upload_fresh(registry, model_name, samples, tmp_path)
+    wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+
+    with stopped(fault_stack.postgres):
+        # Long enough for the running conversion to end while the database is away.
+        time.sleep(6)
+    back = time.monotonic()
+    version = wait_for_version(registry, model_name, 1, timeout=60)
+
+    assert version["status"] == "ready", (version, fault_stack.worker.log_tail())
+    # Recorded for retry when the database came back, not when the lease ran out.
+    assert time.monotonic() - back < fault_stack.settings.job_lease_seconds / 2
+    kinds = [artifact["kind"] for artifact in version["artifacts"]]
+    assert sorted(kinds) == sorted(set(kinds))
+
+
+def pool_processes(worker) -> list[int]:
+    """The worker's prefork pool processes: the children of its main process."""
+    pid = worker.process.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_job_of_a_killed_pool_process_runs_again_well_before_its_lease_ends(
+    fault_stack, samples, model_name, tmp_path
+):
+    registry, worker = fault_stack.registry, fault_stack.worker
+    upload_fresh(registry, model_name, samples, tmp_path)
+    running = wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+
+    for pid in pool_processes(worker):
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    version = wait_for_version(registry, model_name, 1, timeout=60)
+
+    assert version["status"] == "ready", (version, worker.log_tail())
+    assert time.monotonic() - killed < fault_stack.settings.job_lease_seconds / 2
+    rerun = next(job for job in version["jobs"] if job["id"] == running["id"])
+    assert rerun["attempts"] == 2
+    died = [
+        event
+        for event in registry.audit_events(model=model_name)
+        if event["action"] == "job.failed"
+    ]
+    assert "the worker process running it died" in died[0]["details"]["error"]
+    assert worker.process.poll() is None
+
+
+def test_upload_while_the_broker_is_down_is_accepted_and_converted_once_when_it_is_back(
+    fault_stack, samples, model_name, tmp_path
+):
+    registry = fault_stack.registry
+    with stopped(fault_stack.redis):
+        started = time.monotonic()
+        accepted = upload_fresh(registry, model_name, samples, tmp_path)
+        answered_in = time.monotonic() - started
+    version = wait_for_version(registry, model_name, 1, timeout=60)
+
+    assert answered_in < 10
+    assert {job["status"] for job in accepted["jobs"]} == {"queued"}
+    assert version["status"] == "ready", (version, fault_stack.worker.log_tail())
+    assert [job["attempts"] for job in version["jobs"]] == [1, 1]
+    assert actions(registry, model_name).count("job.started") == len(version["jobs"])
+    kinds = [artifact["kind"] for artifact in version["artifacts"]]
+    assert sorted(kinds) == sorted(set(kinds))
+
+
+@contextmanager
+def full_disk(directory: Path) -> Iterator[None]:
+    """A one-page tmpfs mounted on `directory`, filled up; unmounted afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(directory)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        (directory / ".filler").write_bytes(b"\0" * 4096)
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", str(directory)], check=True, timeout=30)
+
+
+def test_full_scratch_disk_fails_the_job_naming_it_and_leaves_nothing_half_written(
+    fault_stack, samples, model_name, tmp_path
+):
+    registry = fault_stack.registry
+    work_dir = fault_stack.settings.work_dir
+    with full_disk(work_dir):
+        upload_fresh(registry, model_name, samples, tmp_path)
+        version = wait_for_version(registry, model_name, 1, timeout=60)
+        left_in_scratch = sorted(path.name for path in work_dir.iterdir())
+
+    assert version["status"] == "failed"
+    attempts = fault_stack.settings.job_max_attempts
+    for job in version["jobs"]:
+        assert job["attempts"] == attempts
+        assert f"the worker's scratch space {work_dir} is full" in job["error"], job
+    assert left_in_scratch == [".filler"]
+    assert {artifact["job_id"] for artifact in version["artifacts"]} == {None}
