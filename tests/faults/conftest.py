@@ -14,7 +14,7 @@ import pytest
 
 from registry.settings import Settings
 from tests.conftest import LiveRegistry, backend_settings, start_live_registry
-from tests.faults.services import PrivatePostgres, PrivateRedis
+from tests.faults.services import Crashing, PrivatePostgres, PrivateRedis
 from tests.s3server import S3Server, start_seaweedfs
 from tests.workers.conftest import WorkerProcess
 
@@ -55,6 +55,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 def private_s3(tmp_path_factory) -> Iterator[S3Server]:
     server = start_seaweedfs(tmp_path_factory.mktemp("private-seaweedfs"))
     yield server
+    # Its graceful shutdown can wait out connections the tests broke; nothing here is kept.
+    Crashing(server).stop()
     server.stop()
 
 

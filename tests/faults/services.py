@@ -2,7 +2,8 @@
 
 Each runs on a free loopback port with its files in a directory of its own, so stopping it
 touches no other test run (the shared services on the standard ports are never stopped).
-SeaweedFS is `tests.s3server.start_seaweedfs`, whose server starts again with `start()`.
+SeaweedFS is `tests.s3server.start_seaweedfs`, whose server starts again with `start()`;
+`Crashing` stops it the hard way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+
+from tests.s3server import S3Server
 
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 # initdb and postgres refuse to run as root: as root, the cluster belongs to this user.
@@ -38,6 +41,22 @@ def stopped(service: Stoppable) -> Iterator[None]:
         yield
     finally:
         service.start()
+
+
+class Crashing:
+    """A SeaweedFS server stopped as a crash stops it (SIGKILL: no graceful shutdown that
+    would let requests in flight finish), and started again on the same ports and data."""
+
+    def __init__(self, server: S3Server) -> None:
+        self.server = server
+
+    def stop(self) -> None:
+        self.server.process.kill()
+        self.server.process.wait(timeout=30)
+
+    def start(self) -> None:
+        if self.server.process.poll() is not None:
+            self.server.start()
 
 
 def free_port() -> int:
