@@ -124,6 +124,15 @@ def sweep_once(svc: Services) -> list[int]:
     return stranded
 
 
+@signals.worker_process_init.connect
+def _drop_inherited_connections(**_kwargs) -> None:
+    # A pool process forked after the main process used the database (its sweep, a released
+    # job) inherits the main process's pooled connections; two processes on one connection
+    # corrupt each other's conversation. The pool process opens its own instead.
+    if services.cache_info().currsize:
+        services().engine.dispose(close=False)
+
+
 @signals.worker_ready.connect
 def _start_sweeper(**_kwargs) -> None:
     svc = services()

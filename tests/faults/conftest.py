@@ -26,8 +26,6 @@ FAULT_SETTINGS = {
     "job_max_attempts": 2,
     "job_timeout_seconds": 120,
     "sweep_interval_seconds": 1,
-    "s3_connect_timeout_seconds": 1,
-    "s3_read_timeout_seconds": 5,
 }
 
 

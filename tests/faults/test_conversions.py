@@ -40,6 +40,17 @@ def wait_for_job(registry, model: str, ref, matches, timeout: float = 60) -> dic
     raise AssertionError(f"no job of {model}@{ref} came to that: {registry.version(model, ref)}")
 
 
+def converting(registry, model: str, samples, tmp_path) -> dict:
+    """Upload a fresh version and wait until one of its jobs runs; that job."""
+    upload_fresh(registry, model, samples, tmp_path)
+    return wait_for_job(registry, model, 1, lambda job: job["status"] == "running")
+
+
+def assert_one_artifact_per_kind(version: dict) -> None:
+    kinds = [artifact["kind"] for artifact in version["artifacts"]]
+    assert sorted(kinds) == sorted(set(kinds)), kinds
+
+
 def actions(registry, model: str) -> list[str]:
     return [event["action"] for event in registry.audit_events(model=model)]
 
@@ -48,8 +59,7 @@ def test_jobs_that_cannot_reach_storage_wait_for_it_and_then_complete(
     fault_stack, samples, model_name, tmp_path
 ):
     registry = fault_stack.registry
-    upload_fresh(registry, model_name, samples, tmp_path)
-    wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+    converting(registry, model_name, samples, tmp_path)
 
     with stopped(fault_stack.s3):
         deferred = wait_for_job(
@@ -64,8 +74,7 @@ def test_jobs_that_cannot_reach_storage_wait_for_it_and_then_complete(
     # Attempts that could not reach storage are not spent: each job converted once.
     assert [job["attempts"] for job in version["jobs"]] == [1, 1]
     assert actions(registry, model_name).count("job.deferred") >= 2
-    kinds = [artifact["kind"] for artifact in version["artifacts"]]
-    assert sorted(kinds) == sorted(set(kinds))
+    assert_one_artifact_per_kind(version)
 
 
 def test_jobs_that_cannot_reach_storage_for_the_whole_window_fail_saying_so(
@@ -73,8 +82,7 @@ def test_jobs_that_cannot_reach_storage_for_the_whole_window_fail_saying_so(
 ):
     registry = fault_stack.registry
     window = fault_stack.settings.job_retry_window_seconds
-    upload_fresh(registry, model_name, samples, tmp_path)
-    wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+    converting(registry, model_name, samples, tmp_path)
 
     with stopped(fault_stack.s3):
         version = wait_for_version(registry, model_name, 1, timeout=window * 3)
@@ -90,8 +98,7 @@ def test_job_whose_database_stops_mid_conversion_completes_as_soon_as_it_is_back
     fault_stack, samples, model_name, tmp_path
 ):
     registry = fault_stack.registry
-    upload_fresh(registry, model_name, samples, tmp_path)
-    wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+    converting(registry, model_name, samples, tmp_path)
 
     with stopped(fault_stack.postgres):
         # Long enough for the running conversion to end while the database is away.
@@ -102,8 +109,7 @@ def test_job_whose_database_stops_mid_conversion_completes_as_soon_as_it_is_back
     assert version["status"] == "ready", (version, fault_stack.worker.log_tail())
     # Recorded for retry when the database came back, not when the lease ran out.
     assert time.monotonic() - back < fault_stack.settings.job_lease_seconds / 2
-    kinds = [artifact["kind"] for artifact in version["artifacts"]]
-    assert sorted(kinds) == sorted(set(kinds))
+    assert_one_artifact_per_kind(version)
 
 
 def pool_processes(worker) -> list[int]:
@@ -116,8 +122,7 @@ def test_job_of_a_killed_pool_process_runs_again_well_before_its_lease_ends(
     fault_stack, samples, model_name, tmp_path
 ):
     registry, worker = fault_stack.registry, fault_stack.worker
-    upload_fresh(registry, model_name, samples, tmp_path)
-    running = wait_for_job(registry, model_name, 1, lambda job: job["status"] == "running")
+    running = converting(registry, model_name, samples, tmp_path)
 
     for pid in pool_processes(worker):
         os.kill(pid, signal.SIGKILL)
@@ -152,8 +157,7 @@ def test_upload_while_the_broker_is_down_is_accepted_and_converted_once_when_it_
     assert version["status"] == "ready", (version, fault_stack.worker.log_tail())
     assert [job["attempts"] for job in version["jobs"]] == [1, 1]
     assert actions(registry, model_name).count("job.started") == len(version["jobs"])
-    kinds = [artifact["kind"] for artifact in version["artifacts"]]
-    assert sorted(kinds) == sorted(set(kinds))
+    assert_one_artifact_per_kind(version)
 
 
 @contextmanager
