@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     job_memory_limit_mb: PositiveInt = 8192
     job_max_attempts: PositiveInt = 3
     job_lease_seconds: PositiveInt = 900
+    # How long a job that cannot reach storage or the database is retried (with growing
+    # delays) before it fails; those attempts do not count against job_max_attempts.
+    job_retry_window_seconds: PositiveInt = 600
     sweep_interval_seconds: PositiveInt = 30
 
     # `registry gc` keeps unneeded objects younger than this, and the bytes of versions deleted

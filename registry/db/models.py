@@ -159,6 +159,12 @@ class ConversionJob(Base):
     )
     worker: Mapped[str] = mapped_column(String(255), default="")
     created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+    # A job whose attempt could not reach storage or the database waits until `retry_at`;
+    # `unavailable_since` is when its current run of such attempts began (see jobs.defer).
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unavailable_since: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
 
     version: Mapped[ModelVersion] = relationship(back_populates="jobs")
 

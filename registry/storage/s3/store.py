@@ -79,6 +79,9 @@ class S3Storage:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        # Multipart uploads whose abort could not reach S3, aborted again once it answers.
+        self._unaborted: list[MultipartUpload] = []
+        self._unaborted_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
@@ -184,6 +187,22 @@ class S3Storage:
 
     def writer(self, expected_sha256: str | None = None) -> S3BlobWriter:
         return S3BlobWriter(self, expected_sha256)
+
+    def abort_later(self, upload: MultipartUpload) -> None:
+        """Keep an upload whose abort could not reach S3, for `abort_unaborted`."""
+        with self._unaborted_lock:
+            if upload not in self._unaborted:  # a writer may be aborted more than once
+                self._unaborted.append(upload)
+
+    def abort_unaborted(self) -> None:
+        """Abort again the uploads whose abort failed (called once S3 has answered a write):
+        an upload cut off by an outage is not left on S3 until the day-old sweep."""
+        with self._unaborted_lock:
+            pending, self._unaborted = self._unaborted, []
+        still = [upload for upload in pending if not upload.abort()]
+        if still:
+            with self._unaborted_lock:
+                self._unaborted += still
 
     def promote(self, blob: WrittenBlob) -> str:
         key = blob_key(blob.sha256)
