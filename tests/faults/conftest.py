@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pytest
 
 from registry.settings import Settings
+from registry.testing.seaweedfs import S3Server, start_seaweedfs
 from tests.conftest import LiveRegistry, backend_settings, start_live_registry
 from tests.faults.services import Crashing, PrivatePostgres, PrivateRedis
-from tests.s3server import S3Server, start_seaweedfs
 from tests.workers.conftest import WorkerProcess
 
 # Short enough for tests: a dead pool process's job would wait a whole lease (60 s) without

@@ -2,7 +2,7 @@
 
 Each runs on a free loopback port with its files in a directory of its own, so stopping it
 touches no other test run (the shared services on the standard ports are never stopped).
-SeaweedFS is `tests.s3server.start_seaweedfs`, whose server starts again with `start()`;
+SeaweedFS is `registry.testing.seaweedfs.start_seaweedfs`, whose server starts again with `start()`;
 `Crashing` stops it the hard way.
 """
 
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from tests.s3server import S3Server
+from registry.testing.seaweedfs import S3Server
 
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 # initdb and postgres refuse to run as root: as root, the cluster belongs to this user.
