@@ -144,12 +144,16 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
 
 
 def list_versions(
-    session: Session, model: Model, *, cursor: str = ""
+    session: Session, model: Model, *, cursor: str = "", newest_first: bool = False
 ) -> tuple[list[ModelVersion], str | None]:
+    """A page of a model's versions, oldest first (or newest first), and the next cursor."""
+    number = ModelVersion.number
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     if cursor:
-        statement = statement.where(ModelVersion.number > int(decode_cursor(cursor)))
-    versions = list(session.scalars(statement.order_by(ModelVersion.number).limit(PAGE_SIZE + 1)))
+        after = int(decode_cursor(cursor))
+        statement = statement.where(number < after if newest_first else number > after)
+    order = number.desc() if newest_first else number
+    versions = list(session.scalars(statement.order_by(order).limit(PAGE_SIZE + 1)))
     if len(versions) > PAGE_SIZE:
         return versions[:PAGE_SIZE], encode_cursor(versions[PAGE_SIZE - 1].number)
     return versions, None
