@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NODE_WIDTH, NODE_HEIGHT = 190, 78
-COLUMN_GAP, ROW_GAP, MARGIN = 150, 34, 16
+COLUMN_GAP, ROW_GAP, MARGIN = 190, 34, 16
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,12 @@ class PlacedEdge:
     y1: int
     x2: int
     y2: int
+
+    @property
+    def label_x(self) -> int:
+        """Labels sit just before the arrow's head: arrows fanning out of one source are
+        apart there, so their labels never overlap."""
+        return self.x2 - COLUMN_GAP // 2
 
     @property
     def verdict(self) -> str:

@@ -1,0 +1,71 @@
+"""`registry up` started as a user starts it, for the tests that need the whole system."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("registry up did not answer")
+
+
+@contextmanager
+def running_registry_up(data_dir: Path, **variables: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`registry up` on `data_dir`, with only the given REGISTRY_* variables; stopped gently
+    (SIGTERM, then SIGKILL after 30 s) at the end."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env={**env, **variables, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
