@@ -26,7 +26,7 @@ def move_alias(name: str):
         aliases.set_alias(db(), name, alias, int(number), actor(), force=force)
     except aliases.AliasGated as refusal:
         g.keep_on_record = True  # the refusal's audit event is kept, as through the API
-        shown = {"alias": alias, "version": int(number), "detail": str(refusal), **refusal.extra}
+        shown = {"alias": alias, "version": int(number), **refusal.extra}
         return catalog_pages.model_page(name, refusal=shown), 409
     return redirect(url_for("web.model", name=name), 303)
 
