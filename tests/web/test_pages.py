@@ -231,3 +231,15 @@ def test_pages_fit_a_phone_screen(browser, registry_up, uploaded):
         look(page, name)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     context.close()
+
+
+def test_the_first_tab_stop_skips_to_the_content(admin, registry_up):
+    admin.goto(registry_up.page("/ui/"))
+
+    admin.keyboard.press("Tab")
+    first = admin.evaluate("document.activeElement.textContent")
+    admin.keyboard.press("Enter")
+
+    assert first == "Skip to content"
+    assert admin.evaluate("document.activeElement.id") == "main"
+    look(admin, "models")
