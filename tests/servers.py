@@ -24,7 +24,7 @@ def free_port() -> int:
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
+        assert process.poll() is None, process.stdout.read() if process.stdout else "stopped"
         try:
             if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
@@ -35,9 +35,15 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> N
 
 
 @contextmanager
-def running_registry_up(data_dir: Path, **variables: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`registry up` on `data_dir`, with only the given REGISTRY_* variables; stopped gently
-    (SIGTERM, then SIGKILL after 30 s) at the end."""
+def running_registry_up(
+    data_dir: Path, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`registry up` on `data_dir`, with no REGISTRY_* variables; stopped gently (SIGTERM,
+    then SIGKILL after 30 s) at the end.
+
+    Its output goes to `log`, or else to a pipe the caller must keep reading: a full pipe
+    would stop the server at its next log line.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     process = subprocess.Popen(
@@ -51,8 +57,8 @@ def running_registry_up(data_dir: Path, **variables: str) -> Iterator[tuple[str,
             "--data-dir",
             str(data_dir),
         ],
-        env={**env, **variables, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        stdout=subprocess.PIPE,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=log.open("w") if log else subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,

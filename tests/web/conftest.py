@@ -48,7 +48,7 @@ class RunningRegistry:
 @pytest.fixture(scope="session")
 def registry_up(tmp_path_factory) -> Iterator[RunningRegistry]:
     data_dir = tmp_path_factory.mktemp("web") / "data"
-    with running_registry_up(data_dir) as (url, _):
+    with running_registry_up(data_dir, log=data_dir.parent / "registry-up.log") as (url, _):
         yield RunningRegistry(url, (data_dir / "admin.token").read_text().strip())
 
 

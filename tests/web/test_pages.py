@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 from playwright.sync_api import expect
 
-from tests.web.conftest import PHONE, look, new_context, sign_in
+from tests.web.conftest import CONVERSION_TIMEOUT_MS, PHONE, look, new_context, sign_in
 
 MODEL = "two-by-two"
 
@@ -243,3 +243,27 @@ def test_the_first_tab_stop_skips_to_the_content(admin, registry_up):
     assert first == "Skip to content"
     assert admin.evaluate("document.activeElement.id") == "main"
     look(admin, "models")
+
+
+def test_upload_form_works_without_javascript(browser, registry_up, keras_sample):
+    context = new_context(browser, java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, registry_up, registry_up.admin_token)
+
+    page.goto(registry_up.page("/ui/upload?model=no-script"))
+    page.get_by_label("Model file").set_input_files(str(keras_sample.path))
+    page.get_by_role("button", name="Upload").click()
+
+    page.wait_for_url(re.compile(r"/ui/models/no-script/versions/1$"))
+    expect(page.get_by_role("link", name="Refresh now")).to_be_visible()
+    context.close()
+
+
+def test_rerun_queues_the_conversions_again_and_the_page_follows_them(uploaded, admin):
+    admin.goto(uploaded.version_url)
+    jobs_before = admin.locator("details").count()
+
+    admin.get_by_role("button", name="Re-run conversions").click()
+
+    expect(admin.locator("details")).to_have_count(2 * jobs_before)
+    admin.locator("#version-status").get_by_text("ready").wait_for(timeout=CONVERSION_TIMEOUT_MS)

@@ -10,15 +10,20 @@ function refreshWhileConverting() {
   const started = Date.now();
   const every = Number(live.dataset.refreshSeconds) * 1000;
   const tick = async () => {
-    const answer = await fetch(location.href, { credentials: "same-origin" });
-    if (!answer.ok) return;
-    const page = new DOMParser().parseFromString(await answer.text(), "text/html");
-    const fresh = page.getElementById("live");
-    if (!fresh) return;
-    document.getElementById("live").replaceWith(fresh);
-    if (fresh.dataset.refreshSeconds && Date.now() - started < REFRESH_LIMIT_MS) {
-      setTimeout(tick, every);
+    let settled = false;
+    try {
+      const answer = await fetch(location.href, { credentials: "same-origin" });
+      const fresh = answer.ok
+        ? new DOMParser().parseFromString(await answer.text(), "text/html").getElementById("live")
+        : null;
+      if (fresh) {
+        document.getElementById("live").replaceWith(fresh);
+        settled = !fresh.dataset.refreshSeconds;
+      }
+    } catch (error) {
+      // The registry is busy or restarting: the next tick asks again.
     }
+    if (!settled && Date.now() - started < REFRESH_LIMIT_MS) setTimeout(tick, every);
   };
   setTimeout(tick, every);
 }
