@@ -267,3 +267,21 @@ def test_rerun_queues_the_conversions_again_and_the_page_follows_them(uploaded, 
 
     expect(admin.locator("details")).to_have_count(2 * jobs_before)
     admin.locator("#version-status").get_by_text("ready").wait_for(timeout=CONVERSION_TIMEOUT_MS)
+
+
+def test_revoking_a_token_on_the_tokens_page_signs_its_browser_out(admin, browser, registry_up):
+    admin.goto(registry_up.page("/ui/tokens"))
+    admin.get_by_label("Name").fill("short-lived")
+    admin.get_by_label("Scope").select_option("write")
+    admin.get_by_role("button", name="Create token").click()
+    secret = admin.get_by_label("Secret").input_value()
+    context = new_context(browser)
+    holder = context.new_page()
+    sign_in(holder, registry_up, secret)
+
+    admin.get_by_role("button", name="Revoke short-lived").click()
+    holder.goto(registry_up.page("/ui/"))
+
+    expect(admin.get_by_role("row", name=re.compile("^short-lived"))).to_contain_text("revoked")
+    assert holder.url.startswith(registry_up.page("/ui/sign-in"))
+    context.close()
