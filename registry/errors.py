@@ -33,6 +33,13 @@ class ArtifactNotFound(NotFound):
     title = "Artifact not found"
 
 
+class Gone(RegistryError):
+    """Deleted: the record is kept (audit log, lineage), but it is no longer served."""
+
+    status = 410
+    title = "Gone"
+
+
 class InvalidRequest(RegistryError):
     status = 422
     title = "Invalid request"

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -92,7 +99,14 @@ class Settings(BaseSettings):
     job_memory_limit_mb: PositiveInt = 8192
     job_max_attempts: PositiveInt = 3
     job_lease_seconds: PositiveInt = 900
+    # How long a job that cannot reach storage or the database is retried (with growing
+    # delays) before it fails; those attempts do not count against job_max_attempts.
+    job_retry_window_seconds: PositiveInt = 600
     sweep_interval_seconds: PositiveInt = 30
+
+    # `registry gc` keeps unneeded objects younger than this, and the bytes of versions deleted
+    # less long ago: uploads and conversions write their bytes before they commit them.
+    gc_grace_seconds: NonNegativeInt = 24 * 3600
 
     # Level of the JSON log lines every process writes to stderr (DEBUG, INFO, WARNING...).
     log_level: str = "INFO"

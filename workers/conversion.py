@@ -6,6 +6,7 @@ the domain's (`registry.domain.jobs`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -15,11 +16,15 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.archives.directories import extract_archive, pack_directory
@@ -31,12 +36,28 @@ from registry.domain import jobs
 from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
 from registry.settings import Settings
-from registry.storage import Storage, StorageError
+from registry.storage import BlobNotFound, Storage, StorageError
 from registry.vocabulary import EXAMPLE_INPUTS_KIND
 
 log = logging.getLogger(__name__)
 
 KNOWN_SUFFIXES = (".keras", ".h5", ".hdf5", ".pb", ".tflite", ".zip", ".tgz", ".gz")
+# The database could not be reached (refused, dropped, timed out, no pooled connection).
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
+# Waits between tries of a step that could not reach the database or storage.
+FIRST_WAIT_SECONDS = 0.5
+LONGEST_WAIT_SECONDS = 10.0
+
+T = TypeVar("T")
+
+
+class AttemptSuperseded(Exception):
+    """This worker's attempt no longer holds its job: the lease ran out and another took it."""
+
+
+def worker_name(pid: int | None = None) -> str:
+    """How a worker process is named on the jobs it claims: host and process id."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def converter_versions() -> dict[str, str]:
@@ -84,42 +105,92 @@ class JobRunner:
         self.storage = storage
         self.settings = settings
         self.converter = converter
-        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_name = worker_name()
 
     def run(self, job_id: int, task_id: str = "") -> str:
-        """Run one job; returns `skipped`, `succeeded`, `failed` or `requeued`.
+        """Run one job; returns `skipped`, `succeeded`, `failed`, `requeued`, `deferred` or
+        `superseded`.
 
         Each step is one unit of work: the claim, the variant's record, the finish or the
-        failure. A requeued job is sent to the broker by the after-commit hook.
+        failure. A requeued job is sent to the broker by the after-commit hook; a deferred
+        one by the sweep, once due.
         """
         lease = self.settings.job_lease_seconds
-        with self.sessions.begin() as session:
-            claimed = jobs.claim(session, job_id, self.worker_name, lease, task_id)
+        claimed = self._in_unit(
+            lambda session: jobs.claim(session, job_id, self.worker_name, lease, task_id)
+        )
         if not claimed:
             return "skipped"
         try:
-            with lease_kept(self.sessions, job_id, lease):
+            return self._attempt(job_id, task_id, lease)
+        except AttemptSuperseded:
+            return "superseded"
+
+    def _attempt(self, job_id: int, task_id: str, lease: int) -> str:
+        try:
+            with lease_kept(self.sessions, job_id, self.worker_name, lease):
                 outcome = self._convert(job_id, task_id)
+
+            def finish(session: Session, job: ConversionJob) -> str:
+                jobs.finish(session, job, outcome)
+                return "succeeded"
+
+            return self._conclude(job_id, finish)
         except ConversionError as error:
             # Crashes and timeouts may be transient (memory pressure); bad input is not.
             retry = type(error).__name__ in {"ConverterCrashed", "ConverterTimeout"}
             return self._record_failure(job_id, str(error), retry=retry)
+        except BlobNotFound as error:
+            return self._record_failure(job_id, f"stored bytes are missing: {error}", retry=False)
         except StorageError as error:
-            return self._record_failure(job_id, f"storage unavailable: {error}", retry=True)
-        with self.sessions.begin() as session:
-            jobs.finish(session, session.get(ConversionJob, job_id), outcome)
-        return "succeeded"
+            return self._defer(job_id, f"storage unavailable: {error}")
+        except DATABASE_UNREACHABLE as error:
+            return self._defer(job_id, f"database unavailable: {error}")
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            # Another job's scratch files may have filled the disk: worth another attempt.
+            message = f"the worker's scratch space {self.settings.work_dir} is full: {error}"
+            return self._record_failure(job_id, message, retry=True)
 
     def _record_failure(self, job_id: int, message: str, *, retry: bool) -> str:
-        with self.sessions.begin() as session:
-            requeued = jobs.fail(
-                session,
-                session.get(ConversionJob, job_id),
-                message,
-                retry=retry,
-                max_attempts=self.settings.job_max_attempts,
-            )
-        return "requeued" if requeued else "failed"
+        def fail(session: Session, job: ConversionJob) -> str:
+            max_attempts = self.settings.job_max_attempts
+            requeued = jobs.fail(session, job, message, retry=retry, max_attempts=max_attempts)
+            return "requeued" if requeued else "failed"
+
+        return self._conclude(job_id, fail)
+
+    def _defer(self, job_id: int, message: str) -> str:
+        """An attempt that could not reach storage or the database: retried later."""
+        log.warning("job %s could not reach a service: %s", job_id, message)
+
+        def defer(session: Session, job: ConversionJob) -> str:
+            window = self.settings.job_retry_window_seconds
+            waiting = jobs.defer(session, job, message, window_seconds=window)
+            return "deferred" if waiting else "failed"
+
+        return self._conclude(job_id, defer)
+
+    def _conclude(self, job_id: int, record: Callable[[Session, ConversionJob], str]) -> str:
+        """Record how this attempt ended, as soon as the database answers."""
+        return self._in_unit(lambda session: record(session, self._held(session, job_id)))
+
+    def _held(self, session: Session, job_id: int) -> ConversionJob:
+        job = jobs.held_attempt(session, job_id, self.worker_name)
+        if job is None:
+            raise AttemptSuperseded(job_id)
+        return job
+
+    def _in_unit(self, step: Callable[[Session], T]) -> T:
+        """Run `step` as one unit of work, as soon as the database answers: a job's end is
+        recorded when the database is back, not left to its lease."""
+
+        def unit() -> T:
+            with self.sessions.begin() as session:
+                return step(session)
+
+        return when_reachable(unit, self.settings.job_retry_window_seconds)
 
     def _convert(self, job_id: int, task_id: str) -> dict:
         with self.sessions() as session:
@@ -216,7 +287,7 @@ class JobRunner:
         with self.sessions.begin() as session:
             jobs.record_variant(
                 session,
-                session.get(ConversionJob, job_id),
+                self._held(session, job_id),
                 source_id=source.id,
                 sha256=blob.sha256,
                 size=blob.size,
@@ -234,17 +305,34 @@ class JobRunner:
             earlier = jobs.find_reusable(session, key)
             if earlier is None or not self.storage.exists(earlier.storage_key):
                 return None
-            return jobs.reuse_variant(
-                session, session.get(ConversionJob, job_id), earlier, source.id
-            )
+            return jobs.reuse_variant(session, self._held(session, job_id), earlier, source.id)
 
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
             jobs.record_signature(session, session.get(ModelVersion, version_id), signature)
 
 
+def when_reachable(step: Callable[[], T], window_seconds: float) -> T:
+    """`step()`, tried again with doubling waits while it cannot reach the database or
+    storage, for up to `window_seconds`; past that its error is raised (and the job is left
+    to its lease and the sweep)."""
+    deadline = time.monotonic() + window_seconds
+    wait = FIRST_WAIT_SECONDS
+    while True:
+        try:
+            return step()
+        except (*DATABASE_UNREACHABLE, StorageError) as error:
+            if isinstance(error, BlobNotFound) or time.monotonic() + wait > deadline:
+                raise
+            log.warning("a service is unreachable, trying again in %.1f s: %s", wait, error)
+            time.sleep(wait)
+            wait = min(wait * 2, LONGEST_WAIT_SECONDS)
+
+
 @contextmanager
-def lease_kept(sessions: sessionmaker[Session], job_id: int, lease_seconds: int) -> Iterator[None]:
+def lease_kept(
+    sessions: sessionmaker[Session], job_id: int, worker: str, lease_seconds: int
+) -> Iterator[None]:
     """Renew a running job's lease in the background, so only a dead worker's job expires."""
     stop = threading.Event()
 
@@ -252,7 +340,7 @@ def lease_kept(sessions: sessionmaker[Session], job_id: int, lease_seconds: int)
         while not stop.wait(lease_seconds / 3):
             try:
                 with sessions.begin() as session:
-                    jobs.renew_lease(session, job_id, lease_seconds)
+                    jobs.renew_lease(session, job_id, worker, lease_seconds)
             except Exception as error:  # a database blip must not end the renewals
                 log.warning("could not renew the lease of job %s: %s", job_id, error)
 

@@ -8,7 +8,9 @@ import time
 from dataclasses import asdict
 from functools import cache
 
-from celery import signals
+from billiard.exceptions import WorkerLostError
+from celery import Task, signals
+from celery.worker.request import Request
 
 from registry.convert import Converter
 from registry.domain import jobs
@@ -17,37 +19,81 @@ from registry.services import Services
 from registry.settings import Settings
 from registry.wiring import build_services
 from workers.celery_app import make_celery
-from workers.conversion import JobRunner
+from workers.conversion import JobRunner, when_reachable, worker_name
 
 log = logging.getLogger(__name__)
 
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
 # The worker's Celery app, from the environment `registry worker` runs in.
-app = make_celery(Settings.from_env())
+app = make_celery(settings())
 
 
 @cache
 def services() -> Services:
-    return build_services(Settings.from_env())
+    return build_services(settings())
 
 
 @cache
 def runner() -> JobRunner:
     """One runner, and so one long-lived converter process, per worker process."""
-    settings = services().settings
     converter = Converter(
-        timeout_seconds=settings.job_timeout_seconds,
-        memory_limit_mb=settings.job_memory_limit_mb,
+        timeout_seconds=settings().job_timeout_seconds,
+        memory_limit_mb=settings().job_memory_limit_mb,
     )
-    return JobRunner(services().sessions, services().storage, settings, converter)
+    return JobRunner(services().sessions, services().storage, settings(), converter)
 
 
-@app.task(name="workers.tasks.run_conversion", bind=True)
+class JobDelivery(Request):
+    """A conversion job's message as the worker's main process handles it."""
+
+    def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        error = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(error, WorkerLostError) and self.worker_pid:
+            release_lost_attempt(self.args[0], worker_name(self.worker_pid), str(error))
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+
+class ConversionTask(Task):
+    Request = JobDelivery
+
+
+def release_lost_attempt(job_id: int, worker: str, reason: str) -> None:
+    """Put back at once the job of a pool process that died mid-job. Its message is
+    redelivered (task_reject_on_worker_lost), and would otherwise find the job still running
+    under the dead attempt's lease and skip it, leaving it for the sweep once the lease ran
+    out. Runs before that redelivery; if the database cannot be reached, the lease decides."""
+    svc = services()
+    try:
+        with svc.sessions.begin() as session:
+            job = jobs.held_attempt(session, job_id, worker)
+            if job is not None:
+                jobs.fail(
+                    session,
+                    job,
+                    f"the worker process running it died: {reason}",
+                    retry=True,
+                    max_attempts=svc.settings.job_max_attempts,
+                    resend=False,
+                )
+    except Exception as error:  # the worker's main process must outlive a database outage
+        log.warning("could not release job %s of the lost process %s: %s", job_id, worker, error)
+
+
+@app.task(name="workers.tasks.run_conversion", bind=True, base=ConversionTask)
 def run_conversion(self, job_id: int, request_id: str = "") -> str:
     # Bound for the whole task: its log lines, and a retry it sends, keep the id of the
     # request that queued the job (the sweep resends lost jobs without one).
     with request_id_bound(request_id):
         started = time.monotonic()
-        outcome = runner().run(job_id, task_id=self.request.id or "")
+        # A fresh pool process builds its services first, which needs storage and the
+        # database: while they are down the job waits here, still queued.
+        window = settings().job_retry_window_seconds
+        outcome = when_reachable(runner, window).run(job_id, task_id=self.request.id or "")
         log_job(job_id, outcome, time.monotonic() - started, request_id)
     return outcome
 
@@ -80,6 +126,15 @@ def sweep_once(svc: Services) -> list[int]:
         stranded = jobs.stranded(session, redispatch_after_seconds=svc.settings.job_lease_seconds)
     svc.send_jobs(stranded)
     return stranded
+
+
+@signals.worker_process_init.connect
+def _drop_inherited_connections(**_kwargs) -> None:
+    # A pool process forked after the main process used the database (its sweep, a released
+    # job) inherits the main process's pooled connections; two processes on one connection
+    # corrupt each other's conversation. The pool process opens its own instead.
+    if services.cache_info().currsize:
+        services().engine.dispose(close=False)
 
 
 @signals.worker_ready.connect

@@ -8,7 +8,7 @@ from registry.api import bodies, shapes
 from registry.api.auth import actor, requires
 from registry.api.unit_of_work import db
 from registry.domain import catalog
-from registry.domain.catalog import aliases
+from registry.domain.catalog import aliases, lifecycle
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
 
@@ -89,6 +89,27 @@ def get_model(name: str):
     session = db()
     model = catalog.get_model(session, name)
     return jsonify(shapes.Model().dump(model))
+
+
+@blueprint.delete("/models/<name>")
+@requires("admin")
+def delete_model(name: str):
+    """Delete a model and all its versions, refused while it has aliases.
+
+    The records are kept and the name is not given to a new model; reads answer 410.
+    ---
+    delete:
+      responses:
+        200:
+          description: The model and the versions marked deleted with it.
+          content:
+            application/json:
+              schema: Deletion
+        404: NotFound
+        409: Aliased
+    """
+    deletion = lifecycle.delete_model(db(), name, actor())
+    return jsonify(shapes.Deletion().dump(deletion))
 
 
 @blueprint.put("/models/<name>/aliases/<alias>")

@@ -34,6 +34,8 @@ SECURITY_SCHEME = "bearer"
 UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
 # Endpoints of the web pages (HTML for people, not the API the document describes).
 WEB_PAGES = "web."
+# Routes of one model: each answers 410 Gone once the model (or the version named) is deleted.
+MODEL_RULE = "/api/v1/models/<name>"
 _CACHE_KEY = "registry.openapi"
 
 
@@ -105,6 +107,14 @@ RESPONSES: dict[str, dict[str, Any]] = {
         'The version has failed variants; send `"force": true` to point the alias anyway. '
         "`failures` holds each failure's figures.",
         "AliasRefusal",
+    ),
+    "Aliased": _problem(
+        "Aliases point at it: `aliases` names each with its version; move or remove them first.",
+        "AliasedRefusal",
+    ),
+    "Gone": _problem(
+        "The model or version was deleted: `deleted_at` and `deleted_by` say when and by whom.",
+        "Deleted",
     ),
     "RangeNotSatisfiable": _problem(
         "The range lies outside the file; `Content-Range` gives its size.",
@@ -202,6 +212,8 @@ class RegistryFlaskPlugin(FlaskPlugin):
                 responses.setdefault(401, "Unauthorized")
                 if scope != "read":
                     responses.setdefault(403, "Forbidden")
+            if rule.rule.startswith(MODEL_RULE):
+                responses.setdefault(410, "Gone")
             responses.setdefault("default", "Problem")
             operation["responses"] = dict(sorted(responses.items(), key=_status_order))
 

@@ -80,6 +80,21 @@ class AliasRefusal(Problem):
     )
 
 
+class Deleted(Problem):
+    """A deleted model or version: when and by whom. Its history stays in the audit log."""
+
+    deleted_at = Timestamp()
+    deleted_by = Text()
+
+
+class AliasedRefusal(Problem):
+    """A deletion refused while aliases point at what was to be deleted."""
+
+    aliases = fields.Dict(
+        keys=Text(), values=fields.Integer(), metadata=about("alias: the version it points at")
+    )
+
+
 class Job(Answer):
     """A conversion of a version's source into one target kind."""
 
@@ -167,9 +182,21 @@ class Model(Answer):
         fields.Dict(keys=Text(), values=fields.Integer(), metadata=about("alias: version")),
     )
     latest_version = Computed(
-        lambda model: model.last_version_number or None,
-        fields.Integer(allow_none=True, metadata=about("null until a version is uploaded")),
+        lambda model: model.latest_version_number,
+        fields.Integer(
+            allow_none=True, metadata=about("the newest version not deleted; null when none")
+        ),
     )
+
+
+class Deletion(Answer):
+    """What a deletion marked deleted: rows are kept, bytes are left to `registry gc`."""
+
+    model = Name()
+    model_deleted = fields.Boolean(metadata=about("the model itself, with all its versions"))
+    versions = fields.List(fields.Integer(), metadata=about("the version numbers deleted"))
+    deleted_at = Timestamp()
+    deleted_by = Text()
 
 
 class ModelList(Answer):

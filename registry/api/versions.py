@@ -1,4 +1,4 @@
-"""Versions: upload, read, download artifacts, re-run conversions."""
+"""Versions: upload, read, delete, download artifacts, re-run conversions."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.http import is_resource_modified
 
 from registry.api import bodies, services, shapes
-from registry.api.auth import actor
+from registry.api.auth import actor, requires
 from registry.api.multipart import FormBody, read_form
 from registry.api.unit_of_work import db
 from registry.db.models import ModelVersion
 from registry.domain import catalog
-from registry.domain.catalog import uploads
+from registry.domain.catalog import lifecycle, uploads
 from registry.domain.catalog.artifacts import (
     MEDIA_TYPES,
     find_artifact,
@@ -164,6 +164,29 @@ def get_version(name: str, ref: str):
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
     return jsonify(shapes.Version().dump(version))
+
+
+@blueprint.delete("/versions/<ref>")
+@requires("admin")
+def delete_version(name: str, ref: str):
+    """Delete a version: no longer listed, resolved or served, refused while aliased.
+
+    Its record is kept (the audit log and lineage stay whole) and its number is never given
+    again; a direct read answers 410. Its bytes are removed by `registry gc` once nothing live
+    needs them.
+    ---
+    delete:
+      responses:
+        200:
+          description: The version, marked deleted.
+          content:
+            application/json:
+              schema: Deletion
+        404: NotFound
+        409: Aliased
+    """
+    deletion = lifecycle.delete_version(db(), name, ref, actor())
+    return jsonify(shapes.Deletion().dump(deletion))
 
 
 @blueprint.post("/versions/<ref>/conversions")

@@ -1,6 +1,13 @@
 """The `registry` command line."""
 
-from registry.cli import audit, lineage, models, server, tokens  # noqa: F401  (register commands)
+from registry.cli import (  # noqa: F401  (register commands)
+    audit,
+    lifecycle,
+    lineage,
+    models,
+    server,
+    tokens,
+)
 from registry.cli.main import main
 
 __all__ = ["main"]

@@ -4,7 +4,7 @@ Exit codes of every command that talks to a registry:
 
     0  done
     1  usage: bad arguments, or the registry refused the request as invalid (400/413/415/422)
-    2  not found: no such model, version, alias or artifact (404)
+    2  not found: no such model, version, alias or artifact (404), or it was deleted (410)
     3  conflict or refused: the state does not allow it (409: no SavedModel yet, ...), an
        alias at a version that is not ready without --force, an export that would overwrite
     4  auth: no token, or a token without the scope this needs (401/403)
@@ -62,9 +62,9 @@ EXIT_TRANSFER_FAILED = 7
 EXIT_TIMED_OUT = 8
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done, 1 usage or invalid request, 2 not found, 3 conflict or refused, "
-    "4 auth, 5 registry unavailable, 6 conversion failed, 7 transfer failed verification, "
-    "8 timed out waiting."
+    "Exit codes: 0 done, 1 usage or invalid request, 2 not found or deleted, 3 conflict or "
+    "refused, 4 auth, 5 registry unavailable, 6 conversion failed, 7 transfer failed "
+    "verification, 8 timed out waiting."
 )
 
 
@@ -72,7 +72,7 @@ def exit_code_for(error: Exception) -> int:
     if isinstance(error, RegistryAPIError):
         if error.status in (401, 403):
             return EXIT_AUTH
-        if error.status == 404:
+        if error.status in (404, 410):
             return EXIT_NOT_FOUND
         if error.status == 409:
             return EXIT_CONFLICT

@@ -38,13 +38,17 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+def admin_settings(data_dir: Path | None) -> Settings:
+    """The registry's settings, from REGISTRY_* variables and --data-dir."""
+    return Settings.from_env(**({"data_dir": data_dir} if data_dir else {}))
+
+
 @contextmanager
-def database(data_dir: Path | None) -> Iterator[Session]:
+def database(settings: Settings) -> Iterator[Session]:
     """A transaction on the configured registry database, which must be migrated."""
     from registry.db import SchemaOutOfDate, check_schema, make_engine
     from registry.services import open_sessions
 
-    settings = Settings.from_env(**({"data_dir": data_dir} if data_dir else {}))
     engine = make_engine(settings.effective_database_url)
     try:
         try:
@@ -108,7 +112,7 @@ def create(name: str, scope: str, expires: str, json_output: bool, data_dir: Pat
     from registry.errors import RegistryError
 
     try:
-        with database(data_dir) as session:
+        with database(admin_settings(data_dir)) as session:
             issued = tokens.create_token(
                 session, name, scope, cli_actor(), expires_at=tokens.parse_expiry(expires)
             )
@@ -136,7 +140,7 @@ def revoke(name: str, data_dir: Path | None) -> None:
     from registry.errors import RegistryError
 
     try:
-        with database(data_dir) as session:
+        with database(admin_settings(data_dir)) as session:
             tokens.revoke_token(session, name, cli_actor())
     except RegistryError as error:
         raise click.ClickException(str(error)) from None
@@ -150,7 +154,7 @@ def list_(json_output: bool, data_dir: Path | None) -> None:
     """Every token: name, scope, status, expiry (never the secret; the registry lacks it)."""
     from registry.domain.ledger import tokens
 
-    with database(data_dir) as session:
+    with database(admin_settings(data_dir)) as session:
         listed = [tokens.describe(t) for t in tokens.list_tokens(session)]
     if json_output:
         click.echo(json.dumps(listed, indent=2))

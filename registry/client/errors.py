@@ -49,6 +49,10 @@ class NotFound(RegistryAPIError):
     """404: no such model, version, alias or artifact."""
 
 
+class Gone(NotFound):
+    """410: the model or version was deleted; `body` has `deleted_at` and `deleted_by`."""
+
+
 class Conflict(RegistryAPIError):
     """409: the request clashes with the current state (exists already, not ready yet)."""
 
@@ -91,6 +95,7 @@ _BY_STATUS: dict[int, type[RegistryAPIError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Gone,
     413: BadRequest,
     415: BadRequest,
     422: BadRequest,

@@ -218,6 +218,15 @@ class RegistryClient:
     def remove_alias(self, name: str, alias: str) -> None:
         self.request("DELETE", f"/models/{_path(name, 'aliases', alias)}").close()
 
+    def delete_version(self, name: str, ref: str | int) -> dict:
+        """Delete a version (admin token): kept on record, no longer served; refused (Conflict)
+        while an alias points at it. Returns what was deleted."""
+        return self._json("DELETE", f"/models/{_path(name, 'versions', ref)}")
+
+    def delete_model(self, name: str) -> dict:
+        """Delete a model and all its versions (admin token); refused while it has aliases."""
+        return self._json("DELETE", f"/models/{_path(name)}")
+
     def rerun(self, name: str, ref: str | int, targets: Iterable[str] = ()) -> dict:
         """Queue the version's conversions again (all of them when `targets` is empty)."""
         path = f"/models/{_path(name, 'versions', ref, 'conversions')}"

@@ -34,6 +34,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
         isinstance(exc, MemoryError)
         or type(exc).__name__ == "ResourceExhaustedError"
         or "std::bad_alloc" in str(exc)
+        or "OOM when allocating" in str(exc)  # TensorFlow's, when Keras re-raises it as its own
     )
 
 

@@ -12,7 +12,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from registry.convert import graphs, locate
 from registry.convert.contract import ConversionError
 from registry.convert.control_inputs import constants_used, split_constant_inputs
-from registry.convert.failures import explain, first_lines
+from registry.convert.failures import explain, first_lines, is_out_of_memory
 from registry.convert.freezing import (
     FrozenGraph,
     freeze_concrete_function,
@@ -52,6 +52,8 @@ class KerasSource:
         try:
             self.model = keras.models.load_model(self.path, compile=False)
         except Exception as exc:
+            if is_out_of_memory(exc):
+                raise explain(exc, "loading the Keras model") from None
             text = first_lines(str(exc), 2)
             hint = (
                 " The model uses custom layers or functions whose code the registry does not "

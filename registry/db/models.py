@@ -15,8 +15,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -38,6 +40,9 @@ class Model(Base):
     last_version_number: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+    # Deleted models are kept (their versions, lineage and audit events stay whole), hidden.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     versions: Mapped[list[ModelVersion]] = relationship(
         back_populates="model", order_by="ModelVersion.number"
@@ -64,6 +69,9 @@ class ModelVersion(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+    # A deleted version keeps its row and number; its bytes are left to `registry gc`.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     model: Mapped[Model] = relationship(back_populates="versions")
     artifacts: Mapped[list[Artifact]] = relationship(
@@ -72,6 +80,15 @@ class ModelVersion(Base):
     jobs: Mapped[list[ConversionJob]] = relationship(
         back_populates="version", order_by="ConversionJob.id"
     )
+
+
+# The newest version not deleted (what `latest` names), loaded with the model in one query.
+Model.latest_version_number = column_property(
+    select(func.max(ModelVersion.number))
+    .where(ModelVersion.model_id == Model.id, ModelVersion.deleted_at.is_(None))
+    .correlate_except(ModelVersion)
+    .scalar_subquery()
+)
 
 
 class Artifact(Base):
@@ -142,6 +159,12 @@ class ConversionJob(Base):
     )
     worker: Mapped[str] = mapped_column(String(255), default="")
     created_by: Mapped[str] = mapped_column(String(128), default="anonymous")
+    # A job whose attempt could not reach storage or the database waits until `retry_at`;
+    # `unavailable_since` is when its current run of such attempts began (see jobs.defer).
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unavailable_since: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
 
     version: Mapped[ModelVersion] = relationship(back_populates="jobs")
 

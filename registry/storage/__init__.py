@@ -14,6 +14,7 @@ from .base import (
     HashingCounter,
     Storage,
     StorageError,
+    StoredBlob,
     WrittenBlob,
     blob_key,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "LocalStorage",
     "Storage",
     "StorageError",
+    "StoredBlob",
     "WrittenBlob",
     "blob_key",
     "local_path",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 1024 * 1024
@@ -37,6 +38,15 @@ class WrittenBlob:
     @property
     def at_content_key(self) -> bool:
         return self.temp_key == blob_key(self.sha256)
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """An object as listed: its key, size, and when it was last written or refreshed."""
+
+    key: str
+    size: int
+    modified_at: datetime
 
 
 def blob_key(sha256: str) -> str:
@@ -73,7 +83,9 @@ class Storage(Protocol):
     def promote(self, blob: WrittenBlob) -> str:
         """Make a temporary blob visible under its content key and return that key.
 
-        If the content key already holds these bytes the temporary object is just dropped.
+        If the content key already holds these bytes the temporary object is dropped and the
+        held object refreshed (its modification time made now), so that `delete_stale` spares
+        bytes about to be recorded again.
         """
         ...
 
@@ -90,6 +102,15 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
 
     def keys(self, prefix: str = "") -> Iterator[str]: ...
+
+    def list_blobs(self, prefix: str = "") -> Iterator[StoredBlob]:
+        """Every object under `prefix`, temporary or promoted, with its size and age."""
+        ...
+
+    def delete_stale(self, key: str, modified_before: datetime) -> bool:
+        """Delete `key` unless it was written or refreshed at or after `modified_before`;
+        whether it was deleted (False also when it is gone already)."""
+        ...
 
     def check(self) -> None:
         """Raise StorageError unless the store answers."""

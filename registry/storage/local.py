@@ -6,6 +6,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,6 +16,7 @@ from .base import (
     DigestMismatch,
     HashingCounter,
     StorageError,
+    StoredBlob,
     WrittenBlob,
     blob_key,
     verify_digest,
@@ -133,7 +135,7 @@ class LocalStorage:
         src = self._path(blob.temp_key)
         dst = self._path(key)
         try:
-            if dst.exists():
+            if self._refresh(dst):
                 src.unlink(missing_ok=True)
                 return key
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +146,15 @@ class LocalStorage:
             raise StorageError(f"cannot promote {blob.temp_key} to {key}: {exc}") from exc
         _fsync_dir(dst.parent)
         return key
+
+    @staticmethod
+    def _refresh(path: Path) -> bool:
+        """Make a held object's modification time now; False if it is not there (any more)."""
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def open(self, key: str) -> BinaryIO:
         path = self._path(key)
@@ -183,6 +194,9 @@ class LocalStorage:
             raise StorageError(f"cannot delete {key}: {exc}") from exc
 
     def keys(self, prefix: str = "") -> Iterator[str]:
+        return (blob.key for blob in self.list_blobs(prefix))
+
+    def list_blobs(self, prefix: str = "") -> Iterator[StoredBlob]:
         # Walk only the directory the prefix names (all of "blobs/sha256/ab" is in "blobs/").
         top = self.root
         directory = prefix.rpartition("/")[0]
@@ -198,8 +212,34 @@ class LocalStorage:
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             for name in sorted(filenames):
                 key = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if key.startswith(prefix):
-                    yield key
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    stat = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:  # removed since the walk saw it
+                    continue
+                yield StoredBlob(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def delete_stale(self, key: str, modified_before: datetime) -> bool:
+        path = self._path(key)
+        # Moved aside first, then judged: a promotion refreshing these bytes either came before
+        # the move (the moved file is fresh, and goes back) or after it (and made a new file).
+        aside = self._path(f"{TMP_DIR}/gc-{uuid.uuid4().hex}")
+        try:
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc}") from exc
+        try:
+            if aside.stat().st_mtime >= modified_before.timestamp():
+                os.replace(aside, path)  # same bytes as any file promoted there meanwhile
+                return False
+            aside.unlink()
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc}") from exc
+        return True
 
     def check(self) -> None:
         try:

@@ -83,6 +83,13 @@ class S3Server:
                 out.extend(text[-lines:])
         return "\n".join(out)
 
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        """Start a stopped server again: the same command line, so the same ports and data."""
+        if self.process is None or self.log_dir is None:
+            raise RuntimeError("only a server started by start_seaweedfs can start again")
+        self.process = _launch(self.process.args, self.log_dir.parent)
+        _wait_ready(self, timeout)
+
     def stop(self) -> None:
         """SIGTERM the server and wait for it; SIGKILL it if it does not stop in time."""
         proc = self.process
@@ -183,15 +190,7 @@ def start_seaweedfs(base_dir: Path, timeout: float = READY_TIMEOUT) -> S3Server:
     if len(str(s3_sock)) < _MAX_SOCKET_PATH:
         args += [f"-s3.localSocket={s3_sock}", f"-filer.localSocket={sock_dir / 'filer.sock'}"]
 
-    with open(log_dir / "stdout.log", "wb") as out:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=base_dir,
-            start_new_session=True,
-        )
+    proc = _launch(args, base_dir)
     # The admin gRPC socket has no flag and outlives the process; the others are removed on
     # a clean stop but not after a kill.
     tmp = Path(os.environ.get("TMPDIR") or "/tmp")
@@ -214,6 +213,18 @@ def start_seaweedfs(base_dir: Path, timeout: float = READY_TIMEOUT) -> S3Server:
         server.stop()
         raise
     return server
+
+
+def _launch(args: list[str], base_dir: Path) -> subprocess.Popen:
+    with open(base_dir / "logs" / "stdout.log", "ab") as out:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=base_dir,
+            start_new_session=True,
+        )
 
 
 def _wait_ready(server: S3Server, timeout: float) -> None:

@@ -23,12 +23,7 @@ def models():
     found, next_cursor = catalog.list_models(
         session, query=query, tag=tag, cursor=request.args.get("cursor", "")
     )
-    rows = [
-        (model, catalog.resolve_version(session, model, "latest"))
-        if model.last_version_number
-        else (model, None)
-        for model in found
-    ]
+    rows = [(model, catalog.latest_version(session, model)) for model in found]
     return render_template("models.html", rows=rows, q=query, tag=tag, next_cursor=next_cursor)
 
 

@@ -296,3 +296,23 @@ def test_audit_token_and_health_answers_conform(registry, contract, model_name):
     assert page.json()["events"][0]["action"] == "model.created"
     assert issued.json()["token"] and issued.json()["status"] == "active"
     assert all(status[0] == "2" for *_, status in contract.checked)
+
+
+def test_deletion_answers_conform(registry, contract, model_name, tmp_path):
+    for number in (1, 2):
+        registry.upload(model_name, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
+    model = registry.api(f"/models/{model_name}")
+    http, check = registry.http, contract.check
+    http.put(f"{model}/aliases/production", json={"version": 1}).raise_for_status()
+
+    check(http.delete(f"{model}/versions/1"))
+    check(http.delete(f"{model}/versions/2"))
+    check(http.get(f"{model}/versions/2"))
+    check(http.get(f"{model}/versions/2/artifacts/tflite"))
+    check(http.delete(model))
+    http.delete(f"{model}/aliases/production").raise_for_status()
+    check(http.delete(model))
+    check(http.get(model))
+
+    statuses = [status for *_, status in contract.checked]
+    assert statuses == ["409", "200", "410", "410", "409", "200", "410"]

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from registry.convert import ConversionRequest, Converter, ConverterCrashed, ConverterTimeout
+from registry.convert import (
+    ConversionError,
+    ConversionRequest,
+    Converter,
+    ConverterCrashed,
+    ConverterTimeout,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +55,33 @@ def test_request_over_the_timeout_is_killed_and_the_next_one_runs(samples, ungua
     assert "took longer than 0.05s" in str(error.value)
     assert result.parity["passed"] is True
     assert unguarded.starts == starts + 1
+
+
+MEMORY_LIMIT_MB = 700
+
+
+def test_model_over_the_memory_limit_fails_saying_so_and_the_next_request_succeeds(
+    samples, tmp_path
+):
+    import keras
+
+    inputs = keras.Input((4096,))
+    wide = keras.Model(inputs, keras.layers.Dense(16384)(inputs))  # 256 MiB of weights
+    wide.save(tmp_path / "wide.keras")
+    del wide
+
+    with Converter(timeout_seconds=300, memory_limit_mb=MEMORY_LIMIT_MB) as limited:
+        with pytest.raises(ConversionError) as error:
+            limited.convert(
+                ConversionRequest(
+                    source_kind="keras",
+                    source_path=str(tmp_path / "wide.keras"),
+                    target_kind="tflite",
+                    output_path=str(tmp_path / "wide.tflite"),
+                )
+            )
+        signature = limited.describe("checkpoint", str(samples["checkpoint"].path), {})
+
+    assert "ran out of memory" in str(error.value)
+    assert f"limit: {MEMORY_LIMIT_MB} MiB" in str(error.value)
+    assert signature["outputs"][0]["name"] == "head/probs"

@@ -7,7 +7,13 @@
 - `artifacts`: `find_artifact`, and bytes read back with their sha256 checked
   (`verified_stream`, `download_verified`);
 - `lineage`: `lineage_of` a version, `holders_of` some bytes, `to_dot`;
-- `serving`: a TF Serving layout of aliased versions (`plan_export`, `write_export`).
+- `serving`: a TF Serving layout of aliased versions (`plan_export`, `write_export`);
+- `lifecycle`: deleting versions and models, and retention (`delete_version`, `delete_model`,
+  `apply_retention`);
+- `collection`: `registry gc`, stored bytes nothing needs (`list_stored`, `plan_collection`,
+  `collect`);
+- `integrity`: `registry verify`, stored bytes re-hashed (`recorded_artifacts`,
+  `check_stored_bytes`).
 """
 
 from registry.domain.catalog.models import (
@@ -17,6 +23,7 @@ from registry.domain.catalog.models import (
     create_model,
     get_model,
     get_or_create_model,
+    latest_version,
     list_models,
     list_versions,
     resolve_version,
@@ -30,6 +37,7 @@ __all__ = [
     "create_model",
     "get_model",
     "get_or_create_model",
+    "latest_version",
     "list_models",
     "list_versions",
     "resolve_version",

@@ -71,11 +71,16 @@ def set_alias(
 
 
 def locked_model(session: Session, name: str) -> Model:
-    """The model, its row locked until the transaction ends: concurrent alias changes of one
-    model take turns, so each sees the alias as the previous one left it."""
+    """The model, its row locked until the transaction ends: concurrent alias changes (and
+    deletions) of one model take turns, so each sees the model as the previous one left it."""
     model = catalog.get_model(session, name)
-    session.execute(select(Model.id).where(Model.id == model.id).with_for_update())
-    return model
+    session.execute(
+        select(Model)
+        .where(Model.id == model.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return catalog.live(model)
 
 
 def remove_alias(session: Session, model_name: str, alias_name: str, actor: str) -> None:

@@ -124,7 +124,8 @@ def _holding(artifact: Artifact) -> dict[str, Any]:
         "model": version.model.name,
         "version": version.number,
         "kind": artifact.kind,
-        "status": version.status,
+        # Deleted versions are still named: where bytes came from is part of the record.
+        "status": "deleted" if version.deleted_at else version.status,
         "aliases": sorted(a.name for a in version.model.aliases if a.version_id == version.id),
         "uploaded_by": version.created_by,
         "uploaded_at": _time(version.created_at),

@@ -13,7 +13,7 @@ from registry.db import find_named
 from registry.db.models import Alias, Model, ModelVersion
 from registry.domain.ledger import audit
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
-from registry.errors import InvalidRequest, ModelNotFound, VersionNotFound
+from registry.errors import Gone, InvalidRequest, ModelNotFound, VersionNotFound
 from registry.vocabulary import could_be_name, validate_name
 
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
@@ -26,6 +26,32 @@ VERSION_NUMBER = re.compile(r"[0-9]{1,10}")
 class ModelExists(InvalidRequest):
     status = 409
     title = "Model already exists"
+
+
+class Deleted(Gone):
+    """A deleted model or version, with when and by whom (problem members of their own)."""
+
+    def __init__(self, what: str, row: Model | ModelVersion) -> None:
+        deleted_at = audit.iso_time(row.deleted_at)
+        super().__init__(
+            f"{what} was deleted at {deleted_at} by {row.deleted_by}; its history stays in the "
+            "audit log"
+        )
+        self.extra = {"deleted_at": deleted_at, "deleted_by": row.deleted_by}
+
+
+class ModelDeleted(Deleted):
+    title = "Model deleted"
+
+    def __init__(self, model: Model) -> None:
+        super().__init__(f"model {model.name!r}", model)
+
+
+class VersionDeleted(Deleted):
+    title = "Version deleted"
+
+    def __init__(self, version: ModelVersion) -> None:
+        super().__init__(f"version {version.number} of {version.model.name!r}", version)
 
 
 def safe_filename(filename: str) -> str:
@@ -46,7 +72,13 @@ def create_model(
     actor: str = "anonymous",
 ) -> Model:
     validate_name("model", name)
-    if session.scalar(select(Model).where(Model.name == name)) is not None:
+    existing = session.scalar(select(Model).where(Model.name == name))
+    if existing is not None and existing.deleted_at is not None:
+        raise ModelExists(
+            f"model {name!r} existed and was deleted; a name is not reused (its audit events "
+            "and lineage still name it): choose another"
+        )
+    if existing is not None:
         raise ModelExists(f"model {name!r} already exists")
     model = Model(name=name, description=description, tags=tags or {}, created_by=actor)
     session.add(model)
@@ -70,7 +102,7 @@ def get_or_create_model(session: Session, name: str, actor: str) -> Model:
     """The model named `name`, created if missing; safe against a concurrent creation."""
     model = session.scalar(select(Model).where(Model.name == name))
     if model is not None:
-        return model
+        return live(model)
     validate_name("model", name)
     try:
         with session.begin_nested():
@@ -86,6 +118,13 @@ def get_model(session: Session, name: str) -> Model:
     model = find_named(session, Model, name)
     if model is None:
         raise ModelNotFound(f"no model named {name!r}; create it or upload a version to it")
+    return live(model)
+
+
+def live(model: Model) -> Model:
+    """The model, unless it was deleted."""
+    if model.deleted_at is not None:
+        raise ModelDeleted(model)
     return model
 
 
@@ -93,7 +132,7 @@ def list_models(
     session: Session, *, query: str = "", tag: str = "", cursor: str = ""
 ) -> tuple[list[Model], str | None]:
     """A page of models by name, filtered by a name substring and a `key:value` tag."""
-    statement = select(Model).order_by(Model.name)
+    statement = select(Model).where(Model.deleted_at.is_(None)).order_by(Model.name)
     if query:
         statement = statement.where(Model.name.contains(query, autoescape=True))
     if cursor:
@@ -113,22 +152,42 @@ def list_models(
 
 
 def allocate_version_number(session: Session, model: Model) -> int:
-    """The next version number, taken under the model row's write lock: no gaps, no twins."""
-    number = session.execute(
+    """The next version number, taken under the model row's write lock: no gaps, no twins.
+
+    Numbers of deleted versions are never handed out again. A model deleted while this waited
+    for the lock is refused.
+    """
+    number, deleted_at = session.execute(
         update(Model)
         .where(Model.id == model.id)
         .values(last_version_number=Model.last_version_number + 1)
-        .returning(Model.last_version_number)
-    ).scalar_one()
+        .returning(Model.last_version_number, Model.deleted_at)
+    ).one()
+    if deleted_at is not None:
+        session.refresh(model)
+        raise ModelDeleted(model)
     return number
 
 
+def latest_version(session: Session, model: Model) -> ModelVersion | None:
+    """The newest version of `model` not deleted; None when it has none."""
+    return session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id, ModelVersion.deleted_at.is_(None))
+        .order_by(ModelVersion.number.desc())
+        .limit(1)
+    )
+
+
 def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
-    """A version of `model` by number, alias or `latest`."""
+    """A version of `model` by number, alias or `latest` (the newest one not deleted).
+
+    A deleted version is refused as such (410), not as unknown: its number stays taken.
+    """
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     version = None
     if ref == "latest":
-        version = session.scalar(statement.order_by(ModelVersion.number.desc()).limit(1))
+        version = latest_version(session, model)
     elif VERSION_NUMBER.fullmatch(ref):
         if int(ref) <= MAX_VERSION_NUMBER:
             version = session.scalar(statement.where(ModelVersion.number == int(ref)))
@@ -140,6 +199,8 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
             f"model {model.name!r} has no version {ref!r} (refer to a version by number, "
             f"an alias or 'latest')"
         )
+    if version.deleted_at is not None:
+        raise VersionDeleted(version)
     return version
 
 
@@ -148,7 +209,9 @@ def list_versions(
 ) -> tuple[list[ModelVersion], str | None]:
     """A page of a model's versions, oldest first (or newest first), and the next cursor."""
     number = ModelVersion.number
-    statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    statement = select(ModelVersion).where(
+        ModelVersion.model_id == model.id, ModelVersion.deleted_at.is_(None)
+    )
     if cursor:
         after = int(decode_cursor(cursor))
         statement = statement.where(number < after if newest_first else number > after)

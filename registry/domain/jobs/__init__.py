@@ -1,8 +1,8 @@
 """Conversion jobs: the database's record of what must run, claimed under leases, and the
 status a version takes from its jobs.
 
-- `queue`: the job lifecycle (`queue_job`, `claim`, `renew_lease`, `finish`, `fail`,
-  `requeue`, `stranded`), jobs sent after commit, and a version's status
+- `queue`: the job lifecycle (`queue_job`, `claim`, `renew_lease`, `held_attempt`,
+  `finish`, `fail`, `defer`, `requeue`, `stranded`), jobs sent after commit, and a version's status
   (`refresh_version_status`, `version_problems`);
 - `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`);
 - `statistics`: figures about jobs for `/metrics` and the job log lines.
@@ -10,8 +10,10 @@ status a version takes from its jobs.
 
 from registry.domain.jobs.queue import (
     claim,
+    defer,
     fail,
     finish,
+    held_attempt,
     latest_jobs,
     mark_dispatched,
     queue_job,
@@ -35,9 +37,11 @@ from registry.domain.jobs.variants import (
 
 __all__ = [
     "claim",
+    "defer",
     "fail",
     "find_reusable",
     "finish",
+    "held_attempt",
     "job_statistics",
     "job_summary",
     "latest_jobs",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
 from registry.domain.ledger import audit
 
 _JOBS_TO_SEND = "registry.jobs.to_send"
+# Waits between attempts of a job that cannot reach a service: as long as the outage has
+# lasted so far (so they double), at least the first and at most the last of these.
+FIRST_RETRY_DELAY = timedelta(seconds=1)
+LONGEST_RETRY_DELAY = timedelta(seconds=60)
 
 
 def queue_job(
@@ -66,7 +70,8 @@ def mark_dispatched(session: Session, job_ids: list[int]) -> None:
 def claim(
     session: Session, job_id: int, worker: str, lease_seconds: int, task_id: str = ""
 ) -> bool:
-    """Take a job for this worker: it must be queued, or running under an expired lease.
+    """Take a job for this worker: it must be queued (and due), or running under an expired
+    lease.
 
     The conditional UPDATE is the lock: of two deliveries of one job, only one claims it.
     """
@@ -76,7 +81,7 @@ def claim(
         .where(
             ConversionJob.id == job_id,
             or_(
-                ConversionJob.status == "queued",
+                (ConversionJob.status == "queued") & _due(now),
                 (ConversionJob.status == "running") & (ConversionJob.lease_expires_at < now),
             ),
         )
@@ -96,13 +101,31 @@ def claim(
     return bool(claimed)
 
 
-def renew_lease(session: Session, job_id: int, lease_seconds: int) -> None:
+def renew_lease(session: Session, job_id: int, worker: str, lease_seconds: int) -> None:
     """Push a running job's lease out: only a dead worker's job expires."""
     session.execute(
         update(ConversionJob)
-        .where(ConversionJob.id == job_id, ConversionJob.status == "running")
+        .where(_held_by(job_id, worker))
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
+
+
+def held_attempt(session: Session, job_id: int, worker: str) -> ConversionJob | None:
+    """The job, locked, while `worker` still runs it; None once it ended or another worker
+    took it over (its lease ran out while this one could not reach the database)."""
+    return session.scalar(select(ConversionJob).where(_held_by(job_id, worker)).with_for_update())
+
+
+def _held_by(job_id: int, worker: str) -> ColumnElement[bool]:
+    return (
+        (ConversionJob.id == job_id)
+        & (ConversionJob.status == "running")
+        & (ConversionJob.worker == worker)
+    )
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return ConversionJob.retry_at.is_(None) | (ConversionJob.retry_at <= now)
 
 
 def finish(session: Session, job: ConversionJob, outcome: dict) -> None:
@@ -111,25 +134,70 @@ def finish(session: Session, job: ConversionJob, outcome: dict) -> None:
     job.outcome = outcome
     job.finished_at = utcnow()
     job.lease_expires_at = None
+    job.retry_at = job.unavailable_since = None
     record_job_event(session, job, "job.succeeded", {"attempt": job.attempts, "outcome": outcome})
     refresh_version_status(session, job.version)
 
 
 def fail(
-    session: Session, job: ConversionJob, message: str, *, retry: bool, max_attempts: int
+    session: Session,
+    job: ConversionJob,
+    message: str,
+    *,
+    retry: bool,
+    max_attempts: int,
+    resend: bool = True,
 ) -> bool:
-    """Record a failed attempt. Returns True when the job goes back to the queue."""
+    """Record a failed attempt. Returns True when the job goes back to the queue.
+
+    A requeued job is sent to the workers after commit, unless `resend` is False: the broker
+    still holds its message (a delivery whose worker process died is redelivered).
+    """
     requeue = retry and job.attempts < max_attempts
     job.error = message if requeue else _final_message(job, message, retry)
     job.status = "queued" if requeue else "failed"
     job.finished_at = None if requeue else utcnow()
     job.lease_expires_at = None
+    job.retry_at = job.unavailable_since = None
     details = {"attempt": job.attempts, "error": message, "requeued": requeue}
     record_job_event(session, job, "job.failed", details)
     refresh_version_status(session, job.version)
-    if requeue:
+    if requeue and resend:
         send_after_commit(session, job)
     return requeue
+
+
+def defer(session: Session, job: ConversionJob, message: str, *, window_seconds: int) -> bool:
+    """Record an attempt that could not reach storage or the database. Returns True when
+    the job waits to be tried again, False when it failed for good.
+
+    Such an attempt does not count against `max_attempts`: the job is retried with growing
+    delays (the sweep sends it once due) until the outage has lasted `window_seconds`, and
+    then fails with a message that says so.
+    """
+    now = utcnow()
+    since = job.unavailable_since or now
+    unreachable_for = now - since
+    window = timedelta(seconds=window_seconds)
+    job.lease_expires_at = None
+    if unreachable_for >= window:
+        job.status, job.finished_at = "failed", now
+        job.retry_at = job.unavailable_since = None
+        job.error = (
+            f"gave up after retrying for {unreachable_for.total_seconds():.0f} s "
+            f"(REGISTRY_JOB_RETRY_WINDOW_SECONDS={window_seconds}): {message}"
+        )
+    else:
+        delay = min(max(unreachable_for, FIRST_RETRY_DELAY), LONGEST_RETRY_DELAY)
+        job.status, job.attempts = "queued", job.attempts - 1
+        job.retry_at, job.unavailable_since = now + delay, since
+        # Not dispatched: the sweep sends it once `retry_at` has passed.
+        job.dispatched_at = None
+        job.error = f"will retry at {job.retry_at.isoformat(timespec='seconds')}: {message}"
+    details = {"error": message, "retry_at": job.retry_at and job.retry_at.isoformat()}
+    record_job_event(session, job, "job.deferred", details)
+    refresh_version_status(session, job.version)
+    return job.status == "queued"
 
 
 def _final_message(job: ConversionJob, message: str, retried: bool) -> str:
@@ -154,12 +222,14 @@ def requeue(session: Session, version: ModelVersion, targets: list[str], actor: 
 
 
 def stranded(session: Session, redispatch_after_seconds: int) -> list[int]:
-    """Jobs whose message may be lost: never dispatched, dispatched long ago, or lease expired."""
+    """Jobs whose message may be lost (never dispatched, dispatched long ago, or lease
+    expired), and deferred jobs now due."""
     now = utcnow()
     stale = now - timedelta(seconds=redispatch_after_seconds)
     statement = select(ConversionJob.id).where(
         or_(
             (ConversionJob.status == "queued")
+            & _due(now)
             & (ConversionJob.dispatched_at.is_(None) | (ConversionJob.dispatched_at < stale)),
             (ConversionJob.status == "running") & (ConversionJob.lease_expires_at < now),
         )

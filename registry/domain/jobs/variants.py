@@ -61,11 +61,16 @@ def record_variant(
 
 
 def find_reusable(session: Session, cache_key: str) -> Artifact | None:
-    """A variant an earlier job made from the same inputs (see `cache_key`)."""
+    """A variant an earlier job made from the same inputs (see `cache_key`), of a version not
+    deleted: a deleted version's bytes may be collected by `registry gc` at any time."""
     return session.scalar(
         select(Artifact)
         .join(ConversionJob, Artifact.job_id == ConversionJob.id)
-        .where(ConversionJob.outcome["cache_key"].as_string() == cache_key)
+        .join(ModelVersion, Artifact.version_id == ModelVersion.id)
+        .where(
+            ConversionJob.outcome["cache_key"].as_string() == cache_key,
+            ModelVersion.deleted_at.is_(None),
+        )
         .limit(1)
     )
 

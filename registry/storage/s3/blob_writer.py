@@ -157,7 +157,8 @@ class S3BlobWriter:
         try:
             verify_digest(self._hash.hexdigest, self._expected_sha256)
             if self._already_stored:
-                pass
+                # Nothing sent, but the held bytes are refreshed: see Storage.promote.
+                self._s.copy(self.temp_key, self.temp_key, self._hash.size)
             elif self._upload is None:
                 body = self._buf
                 del body[self._fill :]
@@ -172,6 +173,7 @@ class S3BlobWriter:
             self.abort()
             raise
         self._state = "closed"
+        self._s.abort_unaborted()
         self._release_buffers()
         self._result = WrittenBlob(self.temp_key, self._hash.hexdigest, self._hash.size)
         return self._result
@@ -194,8 +196,8 @@ class S3BlobWriter:
                 self._s.client.delete_object(Bucket=self._s.bucket, Key=self._object)
             except (ClientError, BotoCoreError) as exc:
                 log.warning("could not delete the aborted blob %s: %s", self._object, exc)
-        elif self._upload is not None:
-            self._upload.abort()
+        elif self._upload is not None and not self._upload.abort():
+            self._s.abort_later(self._upload)
         self._result = None
 
     def _release_buffers(self) -> None:

@@ -14,11 +14,12 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..base import CHUNK_SIZE, StorageError, WrittenBlob, blob_key
+from ..base import CHUNK_SIZE, BlobNotFound, StorageError, StoredBlob, WrittenBlob, blob_key
 from .blob_writer import S3BlobWriter
 from .client import make_client, parse_s3_url
 from .errors import is_missing, storage_error, storage_errors
@@ -78,6 +79,9 @@ class S3Storage:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        # Multipart uploads whose abort could not reach S3, aborted again once it answers.
+        self._unaborted: list[MultipartUpload] = []
+        self._unaborted_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
@@ -184,30 +188,53 @@ class S3Storage:
     def writer(self, expected_sha256: str | None = None) -> S3BlobWriter:
         return S3BlobWriter(self, expected_sha256)
 
+    def abort_later(self, upload: MultipartUpload) -> None:
+        """Keep an upload whose abort could not reach S3, for `abort_unaborted`."""
+        with self._unaborted_lock:
+            if upload not in self._unaborted:  # a writer may be aborted more than once
+                self._unaborted.append(upload)
+
+    def abort_unaborted(self) -> None:
+        """Abort again the uploads whose abort failed (called once S3 has answered a write):
+        an upload cut off by an outage is not left on S3 until the day-old sweep."""
+        with self._unaborted_lock:
+            pending, self._unaborted = self._unaborted, []
+        still = [upload for upload in pending if not upload.abort()]
+        if still:
+            with self._unaborted_lock:
+                self._unaborted += still
+
     def promote(self, blob: WrittenBlob) -> str:
         key = blob_key(blob.sha256)
         if blob.at_content_key:
             return key
-        src, dst = self._full(blob.temp_key), self._full(key)
-        if self.exists(key):
-            self.delete(blob.temp_key)
-            return key
-        if blob.size <= self.copy_threshold:
-            with storage_errors("CopyObject", blob.temp_key):
+        # Copied also over the same bytes held already: S3 has no cheaper way to make an
+        # object's modification time now, which keeps `delete_stale` off bytes being reused.
+        self.copy(blob.temp_key, key, blob.size)
+        self.delete(blob.temp_key)
+        return key
+
+    def copy(self, source_key: str, key: str, size: int) -> None:
+        """Write `source_key`'s bytes to `key` server-side (`key` itself: refresh it)."""
+        src, dst = self._full(source_key), self._full(key)
+        if size <= self.copy_threshold:
+            with storage_errors("CopyObject", source_key):
                 self.client.copy_object(
-                    Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
+                    Bucket=self.bucket,
+                    Key=dst,
+                    CopySource={"Bucket": self.bucket, "Key": src},
+                    # Required to copy an object onto itself; it carries no metadata anyway.
+                    MetadataDirective="REPLACE",
                 )
         else:
             copy_in_ranges(
                 MultipartUpload.start(self.client, self.bucket, dst),
                 src,
-                blob.size,
+                size,
                 self.copy_part_size,
                 self._executor(),
                 self.parts_in_flight,
             )
-        self.delete(blob.temp_key)
-        return key
 
     # -- reading
 
@@ -271,9 +298,24 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     def keys(self, prefix: str = "") -> Iterator[str]:
+        return (blob.key for blob in self.list_blobs(prefix))
+
+    def list_blobs(self, prefix: str = "") -> Iterator[StoredBlob]:
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
         with storage_errors("ListObjectsV2", prefix):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
                 for obj in page.get("Contents", ()):
-                    yield obj["Key"][len(base) :]
+                    yield StoredBlob(obj["Key"][len(base) :], obj["Size"], obj["LastModified"])
+
+    def delete_stale(self, key: str, modified_before: datetime) -> bool:
+        # S3 has no delete conditional on age: a promotion refreshing these bytes between the
+        # HEAD and the DELETE (milliseconds) is the one interleaving this cannot see.
+        try:
+            modified_at = self.head(key)["LastModified"]
+        except BlobNotFound:
+            return False
+        if modified_at >= modified_before:
+            return False
+        self.delete(key)
+        return True
