@@ -1,7 +1,8 @@
-"""Pages read without a browser: REGISTRY_ANONYMOUS_READ, and the audit chain's verdict."""
+"""Pages read without a browser: REGISTRY_ANONYMOUS_READ, paging, the audit chain's verdict."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from sqlalchemy import update
 from registry.db.models import AuditEvent
 from registry.settings import Settings
 from tests.conftest import LiveRegistry, start_live_registry
+from tests.files import fake_tflite
 
 
 @pytest.fixture
@@ -50,3 +52,42 @@ def test_verifying_a_tampered_audit_chain_names_the_first_bad_event(open_registr
 
     verdict = re.search(r'id="chain-verdict">\s*(.*?)\s*</p>', page.text, re.S).group(1)
     assert verdict.startswith("Chain broken at event 2:")
+
+
+def test_models_and_audit_pages_are_paged_with_next_links(open_registry):
+    for number in range(55):
+        created = open_registry.http.post(
+            open_registry.api("/models"), json={"name": f"m{number:02}"}
+        )
+        created.raise_for_status()
+    reader = requests.Session()
+
+    first = reader.get(f"{open_registry.url}/ui/", timeout=10).text
+    second = reader.get(f"{open_registry.url}/ui/{next_link(first)}", timeout=10).text
+    events = reader.get(f"{open_registry.url}/ui/audit", timeout=10).text
+    more_events = reader.get(f"{open_registry.url}/ui/audit{next_link(events)}", timeout=10).text
+
+    names = re.findall(r'href="/ui/models/([^"/]+)"', first + second)
+    assert len(names) == len(set(names)) == 56  # 55 and open-model, none twice
+    assert "Next page" not in second
+    assert re.findall(r"<tr><td>(\d+)</td>", events)[-1] == "50"
+    assert re.findall(r"<tr><td>(\d+)</td>", more_events)[0] == "51"
+
+
+def next_link(page: str) -> str:
+    """The query of a page's link to its next page."""
+    return html.unescape(re.search(r'href="[^"?]*(\?[^"]*)" rel="next"', page).group(1))
+
+
+def test_model_page_lists_versions_newest_first_then_links_to_older_ones(open_registry, tmp_path):
+    for number in range(52):
+        open_registry.upload("open-model", fake_tflite(tmp_path / f"v{number}.tflite"))
+    reader = requests.Session()
+
+    first = reader.get(f"{open_registry.url}/ui/models/open-model", timeout=10).text
+    older = reader.get(
+        f"{open_registry.url}/ui/models/open-model{next_link(first)}", timeout=10
+    ).text
+
+    listed = [re.findall(r'versions/(\d+)">v\1</a></th>', page) for page in (first, older)]
+    assert listed == [[str(n) for n in range(52, 2, -1)], ["2", "1"]]
