@@ -285,3 +285,16 @@ def test_revoking_a_token_on_the_tokens_page_signs_its_browser_out(admin, browse
     expect(admin.get_by_role("row", name=re.compile("^short-lived"))).to_contain_text("revoked")
     assert holder.url.startswith(registry_up.page("/ui/sign-in"))
     context.close()
+
+
+def test_a_refused_upload_is_explained_on_the_form(admin, registry_up, tmp_path):
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("these are not weights\n")
+    admin.goto(registry_up.page("/ui/upload?model=refused"))
+
+    admin.get_by_label("Model file").set_input_files(str(not_a_model))
+    admin.get_by_role("button", name="Upload").click()
+
+    expect(admin.locator("#upload-error")).to_contain_text("not a recognised model file")
+    assert admin.url.endswith("/ui/upload?model=refused")
+    look(admin, "upload-refused")
