@@ -48,9 +48,18 @@ def web_key(settings: Settings) -> str:
     path = Path(settings.data_dir) / KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole, then linked into place: processes starting together (gunicorn's
+        # workers) all end up reading the one key that won, never a half-written file.
+        draft = path.with_name(f"{KEY_FILE}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as stream:
             stream.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process's key won
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
