@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     """The Flask app. Refuses to start on a database schema that is behind the code."""
     from flask import Flask
 
-    from registry import api
+    from registry import api, web
     from registry.db import check_schema
     from registry.settings import Settings
     from registry.wiring import build_services
@@ -27,4 +27,5 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app = Flask(__name__)
     app.extensions["registry"] = services
     api.register(app)
+    web.register(app)
     return app

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Access and audit: reads without a token, and an audit event for every artifact download.
     anonymous_read: bool = False
     audit_downloads: bool = False
+    # Signs the web pages' sign-in cookies. Empty: a key kept in `<data_dir>/web.key`, made on
+    # first use; set it when several machines serve the pages, so each accepts the others'.
+    web_secret_key: str = Field("", repr=False)
 
     def __init__(self, **fields: Any) -> None:
         try:

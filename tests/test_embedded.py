@@ -7,7 +7,6 @@ import hashlib
 import os
 import queue
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -24,25 +23,7 @@ from registry import create_app
 from registry.db import SchemaOutOfDate
 from registry.settings import Settings
 from tests.conftest import bearer_session
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("registry up did not answer")
+from tests.servers import free_port, running_registry_up
 
 
 def line_containing(process: subprocess.Popen, text: str, timeout: float = 30) -> str:
@@ -63,35 +44,8 @@ def line_containing(process: subprocess.Popen, text: str, timeout: float = 30) -
 @pytest.fixture
 def registry_up(tmp_path):
     """`registry up` as a user runs it, on a fresh data directory."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "registry.cli",
-            "up",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url, process)
-    yield url, process, tmp_path / "data"
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with running_registry_up(tmp_path / "data") as (url, process):
+        yield url, process, tmp_path / "data"
 
 
 def test_registry_up_converts_an_upload_to_ready_and_stops_cleanly(registry_up, samples, tmp_path):

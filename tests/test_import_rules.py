@@ -84,6 +84,16 @@ RULES = {
         ["registry.api", "registry.services"],
         ("celery", "kombu", "workers", "tensorflow", "keras"),
     ),
+    "the web pages use the domain and the API's helpers, never the workers or TensorFlow": (
+        [
+            "registry.web",
+            "registry.web.signin",
+            "registry.web.catalog_pages",
+            "registry.web.changes",
+            "registry.web.ledger_pages",
+        ],
+        ("celery", "kombu", "workers", "registry.convert", "tensorflow", "keras"),
+    ),
     "storage knows nothing of the registry above it": (
         ["registry.storage"],
         ("flask", "sqlalchemy", "registry.api", "registry.db", "registry.domain", "workers"),

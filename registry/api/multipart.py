@@ -106,6 +106,9 @@ def read_form(
 
 def _decode(stream: RequestBody, decoder: MultipartDecoder, body: FormBody, open_sink) -> None:
     current_sink: FileSink | None = None
+    # A file part not opened until its first byte: a browser sends a file input left empty as
+    # a part with no filename and no bytes, which is no file at all.
+    unopened: File | None = None
     field_name = ""
     field_value = bytearray()
     while True:
@@ -115,18 +118,23 @@ def _decode(stream: RequestBody, decoder: MultipartDecoder, body: FormBody, open
         while not isinstance(event, NeedData | Epilogue):
             if isinstance(event, File | Field):
                 _check_head_size(_head_size(event.headers))
+                current_sink, unopened = None, None
             if isinstance(event, File):
                 if event.name in body.files:
                     raise InvalidRequest(f"form field {event.name!r} appears twice")
-                current_sink = open_sink(event.name, event.filename or "", body.fields)
-                body.files[event.name] = (event.filename or "", current_sink)
+                if event.filename:
+                    current_sink = _open_file(event, body, open_sink)
+                else:
+                    unopened = event
             elif isinstance(event, Field):
-                current_sink, field_name = None, event.name
+                field_name = event.name
                 field_value.clear()
             elif isinstance(event, Data):
+                if unopened is not None and event.data:  # its first byte: a file after all
+                    current_sink, unopened = _open_file(unopened, body, open_sink), None
                 if current_sink is not None:
                     current_sink.write(event.data)
-                else:
+                elif unopened is None:
                     field_value += event.data
                     if len(field_value) > MAX_FIELD_BYTES:
                         raise InvalidRequest(f"form field {field_name!r} is over 64 KiB")
@@ -141,6 +149,12 @@ def _decode(stream: RequestBody, decoder: MultipartDecoder, body: FormBody, open
         # Drained, the decoder holds only a boundary's look-behind, or the headers of a part
         # (or a preamble) it has not seen the end of yet.
         _check_head_size(len(decoder.buffer))
+
+
+def _open_file(event: File, body: FormBody, open_sink) -> FileSink:
+    sink = open_sink(event.name, event.filename or "", body.fields)
+    body.files[event.name] = (event.filename or "", sink)
+    return sink
 
 
 def _head_size(headers: Headers) -> int:

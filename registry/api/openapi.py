@@ -32,6 +32,8 @@ from registry.api.fields import Computed, FilePart, Name
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearer"
 UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
+# Endpoints of the web pages (HTML for people, not the API the document describes).
+WEB_PAGES = "web."
 # Routes of one model: each answers 410 Gone once the model (or the version named) is deleted.
 MODEL_RULE = "/api/v1/models/<name>"
 _CACHE_KEY = "registry.openapi"
@@ -245,9 +247,13 @@ def _settings(app: Flask):
 
 
 def documented_rules(app: Flask) -> list[Rule]:
-    """The routes the document describes: all of them but Flask's static files."""
+    """The routes the document describes: all of them but static files and the web pages."""
     return sorted(
-        (rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"),
+        (
+            rule
+            for rule in app.url_map.iter_rules()
+            if rule.endpoint != "static" and not rule.endpoint.startswith(WEB_PAGES)
+        ),
         key=lambda rule: rule.rule,
     )
 

@@ -169,6 +169,16 @@ def allocate_version_number(session: Session, model: Model) -> int:
     return number
 
 
+def latest_version(session: Session, model: Model) -> ModelVersion | None:
+    """The newest version of `model` not deleted; None when it has none."""
+    return session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id, ModelVersion.deleted_at.is_(None))
+        .order_by(ModelVersion.number.desc())
+        .limit(1)
+    )
+
+
 def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     """A version of `model` by number, alias or `latest` (the newest one not deleted).
 
@@ -177,11 +187,7 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     version = None
     if ref == "latest":
-        version = session.scalar(
-            statement.where(ModelVersion.deleted_at.is_(None))
-            .order_by(ModelVersion.number.desc())
-            .limit(1)
-        )
+        version = latest_version(session, model)
     elif VERSION_NUMBER.fullmatch(ref):
         if int(ref) <= MAX_VERSION_NUMBER:
             version = session.scalar(statement.where(ModelVersion.number == int(ref)))
@@ -199,14 +205,18 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
 
 
 def list_versions(
-    session: Session, model: Model, *, cursor: str = ""
+    session: Session, model: Model, *, cursor: str = "", newest_first: bool = False
 ) -> tuple[list[ModelVersion], str | None]:
+    """A page of a model's versions, oldest first (or newest first), and the next cursor."""
+    number = ModelVersion.number
     statement = select(ModelVersion).where(
         ModelVersion.model_id == model.id, ModelVersion.deleted_at.is_(None)
     )
     if cursor:
-        statement = statement.where(ModelVersion.number > int(decode_cursor(cursor)))
-    versions = list(session.scalars(statement.order_by(ModelVersion.number).limit(PAGE_SIZE + 1)))
+        after = int(decode_cursor(cursor))
+        statement = statement.where(number < after if newest_first else number > after)
+    order = number.desc() if newest_first else number
+    versions = list(session.scalars(statement.order_by(order).limit(PAGE_SIZE + 1)))
     if len(versions) > PAGE_SIZE:
         return versions[:PAGE_SIZE], encode_cursor(versions[PAGE_SIZE - 1].number)
     return versions, None
