@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -55,9 +56,9 @@ def web_key(settings: Settings) -> str:
         with os.fdopen(descriptor, "w") as stream:
             stream.write(secrets.token_urlsafe(32))
         try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process's key won
+            # A FileExistsError means another process's key won: that one is read below.
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
         finally:
             draft.unlink()
     return path.read_text().strip()
