@@ -8,9 +8,9 @@ can neither read nor forge it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
-import contextlib
 import os
 import secrets
 from dataclasses import dataclass
