@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     broker_url: str = ""
 
+    # A client that sends nothing of its request for this long is cut off (408) and its
+    # partial upload removed, so stalled clients cannot keep the API's threads (gunicorn).
+    client_idle_timeout_seconds: PositiveFloat = 60
+
     # Upload limits.
     max_upload_bytes: PositiveInt = 4 * 1024**3
     max_archive_entries: PositiveInt = 10_000

@@ -25,6 +25,7 @@ def register(app: Flask) -> None:
         versions,
     )
     from registry.api.metrics import install_metrics
+    from registry.api.multipart import bound_idle_clients
     from registry.api.observation import observe_requests
     from registry.api.problems import register_problem_handlers
 
@@ -37,6 +38,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(tokens.blueprint)
     app.register_blueprint(docs.blueprint)
     register_problem_handlers(app)
+    bound_idle_clients(app, app.extensions["registry"].settings.client_idle_timeout_seconds)
     install_metrics(app)
     observe_requests(app)
     # Last, so the request is already observed (id, metrics) when a token is refused.

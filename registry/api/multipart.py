@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
+from flask import Flask, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
@@ -26,6 +27,13 @@ class IncompleteUpload(InvalidRequest):
     title = "Incomplete upload"
 
 
+class ClientIdle(InvalidRequest):
+    """The client stopped sending its body for longer than the registry waits."""
+
+    status = 408
+    title = "Request timeout"
+
+
 class RequestBody:
     """The request body read a chunk at a time, counting bytes against its Content-Length.
 
@@ -44,6 +52,11 @@ class RequestBody:
             chunk = self.stream.read(READ_SIZE)
         except ClientDisconnected:
             chunk = b""
+        except TimeoutError as error:  # the socket's idle bound, `bound_idle_clients`
+            raise ClientIdle(
+                f"the upload stalled after {self.received} bytes and was cut off "
+                f"(REGISTRY_CLIENT_IDLE_TIMEOUT_SECONDS); nothing was stored, send it again"
+            ) from error
         self.received += len(chunk)
         if not chunk and self.received < (self.declared_length or 0):
             raise IncompleteUpload(
@@ -167,3 +180,15 @@ def _check_head_size(size: int) -> None:
             f"the headers of a multipart part (a field name, a filename) are over "
             f"{MAX_PART_HEAD_BYTES // 1024} KiB"
         )
+
+
+def bound_idle_clients(app: Flask, idle_seconds: float) -> None:
+    """Under gunicorn, every read of a request's socket waits at most `idle_seconds`: a client
+    whose body stalls is cut off and its partial upload removed, instead of holding a thread
+    for as long as it likes."""
+
+    @app.before_request
+    def _bound_socket_reads() -> None:
+        client = request.environ.get("gunicorn.socket")
+        if client is not None:
+            client.settimeout(idle_seconds)

@@ -218,7 +218,7 @@ class LocalStorage:
                     stat = os.stat(os.path.join(dirpath, name))
                 except FileNotFoundError:  # removed since the walk saw it
                     continue
-                yield StoredBlob(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+                yield StoredBlob(key, stat.st_size, modified_at(stat))
 
     def delete_stale(self, key: str, modified_before: datetime) -> bool:
         path = self._path(key)
@@ -233,7 +233,8 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"cannot delete {key}: {exc}") from exc
         try:
-            if aside.stat().st_mtime >= modified_before.timestamp():
+            # Compared as listed: a float round trip of the cutoff can land a hair past it.
+            if modified_at(aside.stat()) >= modified_before:
                 os.replace(aside, path)  # same bytes as any file promoted there meanwhile
                 return False
             aside.unlink()
@@ -249,3 +250,8 @@ class LocalStorage:
             probe.unlink()
         except OSError as exc:
             raise StorageError(f"artifact directory {self.root} is not writable: {exc}") from exc
+
+
+def modified_at(stat: os.stat_result) -> datetime:
+    """A file's modification time as `list_blobs` reports it (to the microsecond, UTC)."""
+    return datetime.fromtimestamp(stat.st_mtime, UTC)
