@@ -85,10 +85,40 @@ def freeze_session(
     v1 `convert_variables_to_constants` calls, without its deprecation logging.
     """
     output_nodes = sorted({graphs.node_of(o.tensor) for o in outputs})
+    check_freezable_size(graph_def)
     frozen_def = convert_to_constants.convert_variables_to_constants_from_session_graph(
         session, graph_def, output_nodes
     )
     return prune_graph(frozen_def, inputs, outputs)
+
+
+# One serialized protobuf message (a GraphDef, so a frozen graph) holds at most 2 GiB.
+PROTOBUF_LIMIT_BYTES = 2**31 - 1
+VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
+
+
+def check_freezable_size(graph_def: graph_pb2.GraphDef, limit: int = PROTOBUF_LIMIT_BYTES) -> None:
+    """Refuse, before TensorFlow tries, a graph whose variables turned into constants would not
+    fit in one GraphDef: protobuf cannot write one, and TensorFlow fails deep inside."""
+    weights = sum(_variable_bytes(node) for node in graph_def.node if node.op in VARIABLE_OPS)
+    total = graph_def.ByteSize() + weights
+    if total > limit:
+        raise ConversionError(
+            f"the frozen graph would be {total / 2**30:.2f} GiB (its variables become constants "
+            f"in one GraphDef), over protobuf's {limit / 2**30:.0f} GiB limit for a single "
+            "message: this model cannot be a frozen graph or built from one; upload it as a "
+            "SavedModel, which keeps its weights beside the graph"
+        )
+
+
+def _variable_bytes(node) -> int:
+    dims = [d.size for d in node.attr["shape"].shape.dim]
+    if any(size < 0 for size in dims):
+        return 0  # an unknown dimension: nothing to count before the restore
+    count = 1
+    for size in dims:
+        count *= size
+    return count * tf.dtypes.as_dtype(node.attr["dtype"].type).size
 
 
 def prune_graph(

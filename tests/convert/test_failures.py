@@ -154,3 +154,26 @@ def test_meta_graph_from_another_training_run_is_refused_naming_the_mismatch(con
     assert "the .meta and the .index/.data files must come from the same training run" in str(
         error.value
     )
+
+
+def test_graph_whose_frozen_form_passes_protobufs_limit_is_refused_before_freezing(samples):
+    # A real checkpoint's graph, judged against a lowered limit: a model over 2 GiB is too
+    # heavy to build in the test run, and the arithmetic is the same.
+    import tensorflow as tf
+
+    from registry.convert.freezing import check_freezable_size
+
+    (meta,) = samples["checkpoint"].path.rglob("*.meta")
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.train.import_meta_graph(str(meta), clear_devices=True)
+    graph_def = graph.as_graph_def()
+    # Just above the graph alone: only the variables' bytes can push it over.
+    limit = graph_def.ByteSize() + 1
+
+    check_freezable_size(graph_def)
+    with pytest.raises(ConversionError) as error:
+        check_freezable_size(graph_def, limit=limit)
+
+    assert "over protobuf's" in str(error.value)
+    assert "upload it as a SavedModel" in str(error.value)
