@@ -99,11 +99,16 @@ def test_job_whose_database_stops_mid_conversion_completes_as_soon_as_it_is_back
     converting(registry, model_name, samples, tmp_path)
 
     with stopped(fault_stack.postgres):
-        # Long enough for the running conversion to end while the database is away.
+        # A request meanwhile is answered, and says why; the conversion ends meanwhile too.
+        during = registry.http.get(registry.api(f"/models/{model_name}/versions/1"))
         time.sleep(6)
     back = time.monotonic()
+    # The same API process answers again (wait_for_version reads through it), no restart.
     version = wait_for_version(registry, model_name, 1, timeout=60)
 
+    assert during.status_code == 503, during.text
+    assert during.json()["title"] == "Database unavailable"
+    assert during.headers["Retry-After"]
     assert version["status"] == "ready", (version, fault_stack.worker.log_tail())
     # Recorded for retry when the database came back, not when the lease ran out.
     assert time.monotonic() - back < fault_stack.settings.job_lease_seconds / 2
