@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from registry.api import shapes
 from registry.errors import RegistryError, ServiceUnavailable
-from registry.storage import DigestMismatch, StorageError
+from registry.storage import DigestMismatch, StorageError, StorageFull
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://tf-registry.dev/problems/"
@@ -112,6 +112,16 @@ def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(DigestMismatch)
     def digest_mismatch(error: DigestMismatch) -> Response:
         return problem(422, "Digest mismatch", f"{error}; nothing was stored, send it again")
+
+    @app.errorhandler(StorageFull)
+    def storage_full(error: StorageFull) -> Response:
+        log.error("artifact storage is full: %s", error)
+        return problem(
+            507,
+            "Storage full",
+            "artifact storage is full; nothing was stored: free space (`registry gc`) or grow "
+            "the disk, then send it again",
+        )
 
     @app.errorhandler(StorageError)
     def storage_down(error: StorageError) -> Response:

@@ -15,6 +15,10 @@ class StorageError(Exception):
     """Storage failed in a way a retry may fix (unreachable, timed out)."""
 
 
+class StorageFull(StorageError):
+    """The disk under the store is full: nothing more can be written until space is freed."""
+
+
 class BlobNotFound(StorageError):
     """A key that should exist does not."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from .base import (
     DigestMismatch,
     HashingCounter,
     StorageError,
+    StorageFull,
     StoredBlob,
     WrittenBlob,
     blob_key,
@@ -51,7 +53,7 @@ class LocalBlobWriter:
         try:
             self._file: BinaryIO | None = open(self._path, "xb")  # noqa: SIM115
         except OSError as exc:
-            raise StorageError(f"cannot create {self._path}: {exc}") from exc
+            raise write_error(self._path, exc) from exc
         self._hash = HashingCounter()
         self._result: WrittenBlob | None = None
 
@@ -61,7 +63,8 @@ class LocalBlobWriter:
         try:
             self._file.write(chunk)
         except OSError as exc:
-            raise StorageError(f"cannot write {self._path}: {exc}") from exc
+            self.abort()  # nothing half-written stays behind
+            raise write_error(self._path, exc) from exc
         self._hash.update(chunk)
 
     def close(self) -> WrittenBlob:
@@ -74,9 +77,10 @@ class LocalBlobWriter:
             f.flush()
             os.fsync(f.fileno())
         except OSError as exc:
-            f.close()
+            with contextlib.suppress(OSError):
+                f.close()
             self._remove()
-            raise StorageError(f"cannot write {self._path}: {exc}") from exc
+            raise write_error(self._path, exc) from exc
         f.close()
         try:
             verify_digest(self._hash.hexdigest, self._expected_sha256)
@@ -255,3 +259,9 @@ class LocalStorage:
 def modified_at(stat: os.stat_result) -> datetime:
     """A file's modification time as `list_blobs` reports it (to the microsecond, UTC)."""
     return datetime.fromtimestamp(stat.st_mtime, UTC)
+
+
+def write_error(path: Path, exc: OSError) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        return StorageFull(f"the artifact directory is full writing {path.name}: {exc}")
+    return StorageError(f"cannot write {path}: {exc}")

@@ -155,3 +155,19 @@ class PrivateRedis:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+@contextmanager
+def full_disk(directory: Path) -> Iterator[None]:
+    """A one-page tmpfs mounted on `directory`, filled up; unmounted afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(directory)], capture_output=True
+    )
+    # The tests run as root (as CI does); a machine that cannot mount one fails here, loudly.
+    assert mounted.returncode == 0, f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}"
+    try:
+        (directory / ".filler").write_bytes(b"\0" * 4096)
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", str(directory)], check=True, timeout=30)

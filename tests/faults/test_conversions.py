@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from tests.faults.services import stopped
+from tests.faults.services import full_disk, stopped
 from tests.workers.conftest import wait_for_version
 from tests.workers.uploads import example_inputs_file, upload_fields, upload_file_for
 
@@ -159,22 +156,6 @@ def test_upload_while_the_broker_is_down_is_accepted_and_converted_once_when_it_
     assert [job["attempts"] for job in version["jobs"]] == [1, 1]
     assert len(audit_events(registry, model_name, "job.started")) == len(version["jobs"])
     assert_one_artifact_per_kind(version)
-
-
-@contextmanager
-def full_disk(directory: Path) -> Iterator[None]:
-    """A one-page tmpfs mounted on `directory`, filled up; unmounted afterwards."""
-    directory.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(directory)], capture_output=True
-    )
-    # The tests run as root (as CI does); a machine that cannot mount one fails here, loudly.
-    assert mounted.returncode == 0, f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}"
-    try:
-        (directory / ".filler").write_bytes(b"\0" * 4096)
-        yield
-    finally:
-        subprocess.run(["umount", "--lazy", str(directory)], check=True, timeout=30)
 
 
 def test_full_scratch_disk_fails_the_job_naming_it_and_leaves_nothing_half_written(

@@ -13,7 +13,8 @@ import requests
 from urllib3 import encode_multipart_formdata
 
 from registry.storage import blob_key
-from tests.faults.services import Crashing, stopped, wait_until
+from tests.conftest import sibling_registry
+from tests.faults.services import Crashing, full_disk, stopped, wait_until
 
 MiB = 1024**2
 
@@ -102,3 +103,24 @@ def test_download_cut_off_by_storage_stopping_breaks_the_connection(fault_stack,
                 received += len(chunk)
 
     assert received < len(data)
+
+
+def test_upload_to_a_full_artifact_disk_answers_507_and_leaves_nothing(
+    fault_stack, model_name, tmp_path
+):
+    store = tmp_path / "artifacts"
+    with (
+        full_disk(store),
+        sibling_registry(fault_stack.registry, storage_url=str(store)) as on_full_disk,
+    ):
+        response = on_full_disk.http.post(
+            on_full_disk.api(f"/models/{model_name}/versions"),
+            files={"file": ("m.tflite", tflite_bytes(256 * 1024))},
+        )
+        left = sorted(p.name for p in store.rglob("*") if p.is_file() and p.name != ".filler")
+
+    assert response.status_code == 507, response.text
+    assert response.json()["title"] == "Storage full"
+    assert left == []
+    missing = fault_stack.registry.http.get(fault_stack.registry.api(f"/models/{model_name}"))
+    assert missing.status_code == 404
