@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,12 @@ from registry.db import make_engine, upgrade
 from registry.domain.ledger import tokens
 from registry.services import open_sessions
 from registry.settings import Settings
+from registry.testing.ports import free_port
 from registry.testing.seaweedfs import S3Server, s3_from_env, start_seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

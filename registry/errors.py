@@ -129,3 +129,17 @@ class ObjectCheckpointRejected(UploadRejected):
 
     status = 422
     title = "Object-based checkpoint not supported"
+
+
+class IncompleteUpload(InvalidRequest):
+    """The body ended before its declared length; sending it again can succeed."""
+
+    status = 400
+    title = "Incomplete upload"
+
+
+class ClientIdle(InvalidRequest):
+    """The client stopped sending its body for longer than the registry waits."""
+
+    status = 408
+    title = "Request timeout"

@@ -11,27 +11,13 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from registry.errors import InvalidRequest
+from registry.errors import ClientIdle, IncompleteUpload, InvalidRequest
 
 READ_SIZE = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 # A part's headers hold a name, a filename and a content type; the decoder buffers them whole.
 MAX_PART_HEAD_BYTES = 16 * 1024
 MAX_PARTS = 32
-
-
-class IncompleteUpload(InvalidRequest):
-    """The body ended before its declared length; sending it again can succeed."""
-
-    status = 400
-    title = "Incomplete upload"
-
-
-class ClientIdle(InvalidRequest):
-    """The client stopped sending its body for longer than the registry waits."""
-
-    status = 408
-    title = "Request timeout"
 
 
 class RequestBody:

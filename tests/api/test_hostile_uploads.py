@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
+from registry.testing.ports import free_port
 from tests.compose import VENV_BIN, ServiceProcess, process_environment
 from tests.files import fake_tflite
 
@@ -30,12 +31,6 @@ def file_part(filename: str = "m.tflite", extra_header: str = "") -> bytes:
 
 def form(*parts: bytes) -> bytes:
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

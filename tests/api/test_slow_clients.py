@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from registry.testing.ports import free_port
 from tests.compose import ServiceProcess, process_environment, read_compose, service_command
 from tests.conftest import backend_settings, start_live_registry
 
@@ -22,12 +23,6 @@ STALLED_CLIENTS = 100
 IDLE_TIMEOUT_SECONDS = 4
 START_TIMEOUT = 60
 BOUNDARY = "stalled-upload"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from registry.testing.ports import free_port
 from registry.testing.seaweedfs import S3Server
 
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -57,12 +58,6 @@ class Crashing:
     def start(self) -> None:
         if self.server.process.poll() is not None:
             self.server.start()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(ready, what: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
