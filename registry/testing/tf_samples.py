@@ -556,11 +556,12 @@ def build_keras_application(
 
 
 def build_outlier_weight_keras(directory: str | Path) -> Sample:
-    """A dense layer that int8 quantization wrecks: each output column has +-1000 weights
-    on one duplicated feature (they cancel exactly) beside ordinary ones of about 0.1.
+    """A dense layer that int8 quantization wrecks: each output column has a weight of 1000
+    on a feature that is always zero, beside ordinary weights of about 0.1.
 
-    x[?,16] -> [x, x[:, :1]] -> Dense y[?,64]. In float the outliers cancel; quantized to
-    int8 with one scale per column, every ordinary weight rounds to 0.
+    x[?,16] -> [x, x[:, :1] - x[:, :1]] -> Dense y[?,64]. In float the outlier multiplies an
+    exact zero, so every runtime's summation order gives the same sum; quantized to int8 with
+    one scale per column, every ordinary weight rounds to 0.
     """
     import keras
 
@@ -569,12 +570,13 @@ def build_outlier_weight_keras(directory: str | Path) -> Sample:
     x = keras.Input((16,), name="x")
     column = keras.layers.Reshape((16, 1), name="column")(x)
     first = keras.layers.Flatten(name="first")(keras.layers.Cropping1D((0, 15))(column))
-    joined = keras.layers.Concatenate(name="join")([x, first])
+    zero = keras.layers.Subtract(name="zero")([first, first])
+    joined = keras.layers.Concatenate(name="join")([x, zero])
     dense = keras.layers.Dense(64, use_bias=False, name="y")
     y = dense(joined)
     model = keras.Model(x, y)
     kernel = (0.1 * _rng(21).standard_normal((17, 64))).astype(np.float32)
-    kernel[0], kernel[16] = 1000.0, -1000.0
+    kernel[16] = 1000.0
     dense.set_weights([kernel])
     inputs = {"x": _rng(22).standard_normal((3, 16)).astype(np.float32)}
     return _keras_sample(model, directory / "outlier.keras", inputs)
