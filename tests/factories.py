@@ -6,6 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from registry.db.models import Artifact, Model, ModelVersion
+from registry.domain import jobs
+from registry.domain.catalog.compatibility import comparisons_settled
 
 FAILED_PARITY = {
     "checked": True,
@@ -63,3 +65,23 @@ def set_version_status(registry, model: str, number: int, status: str) -> None:
             .where(ModelVersion.number == number, ModelVersion.model.has(name=model))
             .values(status=status)
         )
+
+
+def endpoint(name: str, dtype: str = "float32", shape: list[int] | None = None) -> dict:
+    """An input or output as a signature lists it (shape -1: any size; None: any rank)."""
+    return {"name": name, "dtype": dtype, "shape": [-1, 4] if shape is None else shape}
+
+
+def signature(inputs: list[dict], outputs: list[dict]) -> dict:
+    return {"inputs": inputs, "outputs": outputs, "signatures": {}}
+
+
+def describe_version(registry, model: str, number: int, described: dict) -> None:
+    """What a worker's describe job leaves: the version's signature recorded (and the
+    compatibility verdicts that waited on it), its job succeeded, the version ready."""
+    with registry.services.sessions.begin() as session:
+        version = stored_version(session, model, number)
+        with comparisons_settled(session, version):
+            jobs.record_signature(session, version, described)
+        for job in version.jobs:
+            jobs.finish(session, job, {"steps": ["describe"]})
