@@ -7,7 +7,8 @@ from sqlalchemy import select, update
 
 from registry.db.models import Artifact, Model, ModelVersion
 from registry.domain import jobs
-from registry.domain.catalog.compatibility import comparisons_settled
+from registry.domain.catalog import compatibility
+from tests.files import fake_tflite
 
 FAILED_PARITY = {
     "checked": True,
@@ -76,12 +77,25 @@ def signature(inputs: list[dict], outputs: list[dict]) -> dict:
     return {"inputs": inputs, "outputs": outputs, "signatures": {}}
 
 
+TWO_INPUTS = signature([endpoint("image"), endpoint("mask")], [endpoint("score")])
+IMAGE_ONLY = signature([endpoint("image")], [endpoint("score")])
+WITH_EXTRA_OUTPUT = signature(
+    [endpoint("image"), endpoint("mask")], [endpoint("score"), endpoint("label", "int64", [-1])]
+)
+
+
 def describe_version(registry, model: str, number: int, described: dict) -> None:
     """What a worker's describe job leaves: the version's signature recorded (and the
     compatibility verdicts that waited on it), its job succeeded, the version ready."""
     with registry.services.sessions.begin() as session:
         version = stored_version(session, model, number)
-        with comparisons_settled(session, version):
-            jobs.record_signature(session, version, described)
+        compatibility.record_signature(session, version, described)
         for job in version.jobs:
             jobs.finish(session, job, {"steps": ["describe"]})
+
+
+def upload_described(registry, model: str, tmp_path, *signatures: dict) -> None:
+    """Versions 1, 2... of `model` (.tflite uploads), each described with the next signature."""
+    for number, described in enumerate(signatures, 1):
+        registry.upload(model, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
+        describe_version(registry, model, number, described)

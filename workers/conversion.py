@@ -33,8 +33,8 @@ from registry.convert import ConversionError, ConversionRequest, ConversionResul
 from registry.convert.contract import OPTION_KEYS
 from registry.db.models import Artifact, ConversionJob, ModelVersion
 from registry.domain import jobs
+from registry.domain.catalog import compatibility
 from registry.domain.catalog.artifacts import download_verified
-from registry.domain.catalog.compatibility import comparisons_settled
 from registry.domain.catalog.uploads import write_blob
 from registry.settings import Settings
 from registry.storage import BlobNotFound, Storage, StorageError
@@ -287,7 +287,7 @@ class JobRunner:
         key = self.storage.promote(blob)
         with self.sessions.begin() as session:
             job = self._held(session, job_id)
-            with comparisons_settled(session, job.version):
+            with compatibility.comparisons_settled(session, job.version):
                 jobs.record_variant(
                     session,
                     job,
@@ -309,14 +309,14 @@ class JobRunner:
             if earlier is None or not self.storage.exists(earlier.storage_key):
                 return None
             job = self._held(session, job_id)
-            with comparisons_settled(session, job.version):
+            with compatibility.comparisons_settled(session, job.version):
                 return jobs.reuse_variant(session, job, earlier, source.id)
 
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
-            version = session.get(ModelVersion, version_id)
-            with comparisons_settled(session, version):
-                jobs.record_signature(session, version, signature)
+            compatibility.record_signature(
+                session, session.get(ModelVersion, version_id), signature
+            )
 
 
 def when_reachable(step: Callable[[], T], window_seconds: float) -> T:

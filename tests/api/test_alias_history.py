@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from tests.factories import describe_version, endpoint, signature
-from tests.files import fake_tflite
-
-DESCRIBED = signature([endpoint("image")], [endpoint("score")])
+from tests.factories import IMAGE_ONLY, TWO_INPUTS, endpoint, signature, upload_described
 
 
 def three_versions_moved_twice(registry, model: str, tmp_path) -> str:
     """production set to 1, moved to 2, then to 3; returns the alias's URL."""
-    for number in (1, 2, 3):
-        registry.upload(model, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
-        describe_version(registry, model, number, DESCRIBED)
+    upload_described(registry, model, tmp_path, IMAGE_ONLY, IMAGE_ONLY, IMAGE_ONLY)
     alias_url = registry.api(f"/models/{model}/aliases/production")
     for number in (1, 2, 3):
         registry.http.put(alias_url, json={"version": number}).raise_for_status()
@@ -47,11 +42,8 @@ def test_rollback_after_two_moves_lands_on_the_version_before_and_history_shows_
 
 
 def test_history_pages_with_a_cursor_and_shows_refusals_and_removal(registry, model_name, tmp_path):
-    for number, described in enumerate(
-        (DESCRIBED, signature([endpoint("image", "int8")], [endpoint("score")])), 1
-    ):
-        registry.upload(model_name, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
-        describe_version(registry, model_name, number, described)
+    retyped = signature([endpoint("image", "int8")], [endpoint("score")])
+    upload_described(registry, model_name, tmp_path, IMAGE_ONLY, retyped)
     alias_url = registry.api(f"/models/{model_name}/aliases/staging")
     registry.http.put(alias_url, json={"version": 1}).raise_for_status()
     assert registry.http.put(alias_url, json={"version": 2}).status_code == 409
@@ -76,11 +68,7 @@ def test_history_pages_with_a_cursor_and_shows_refusals_and_removal(registry, mo
 
 
 def test_rollback_goes_through_the_gates_and_force_passes_them(registry, model_name, tmp_path):
-    for number, described in enumerate(
-        (DESCRIBED, signature([endpoint("image"), endpoint("mask")], [endpoint("score")])), 1
-    ):
-        registry.upload(model_name, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
-        describe_version(registry, model_name, number, described)
+    upload_described(registry, model_name, tmp_path, IMAGE_ONLY, TWO_INPUTS)
     alias_url = registry.api(f"/models/{model_name}/aliases/production")
     registry.http.put(alias_url, json={"version": 2}).raise_for_status()
     # Clients of version 2 send `mask`, which version 1 does not take.
@@ -99,8 +87,7 @@ def test_rollback_goes_through_the_gates_and_force_passes_them(registry, model_n
 def test_rollback_of_an_alias_set_once_is_refused_and_of_no_alias_not_found(
     registry, model_name, tmp_path
 ):
-    registry.upload(model_name, fake_tflite(tmp_path / "v1.tflite")).raise_for_status()
-    describe_version(registry, model_name, 1, DESCRIBED)
+    upload_described(registry, model_name, tmp_path, IMAGE_ONLY)
     alias_url = registry.api(f"/models/{model_name}/aliases/production")
     registry.http.put(alias_url, json={"version": 1}).raise_for_status()
 

@@ -3,22 +3,15 @@ at upload, and the gate on alias moves (refused when breaking, until forced; bot
 
 from __future__ import annotations
 
-from tests.factories import describe_version, endpoint, signature
-from tests.files import fake_tflite
-
-TWO_INPUTS = signature([endpoint("image"), endpoint("mask")], [endpoint("score")])
-IMAGE_ONLY = signature([endpoint("image")], [endpoint("score")])
-WITH_EXTRA_OUTPUT = signature(
-    [endpoint("image"), endpoint("mask")], [endpoint("score"), endpoint("label", "int64", [-1])]
+from tests.factories import (
+    IMAGE_ONLY,
+    TWO_INPUTS,
+    WITH_EXTRA_OUTPUT,
+    describe_version,
+    endpoint,
+    upload_described,
 )
-
-
-def upload_described(registry, model: str, tmp_path, *signatures: dict) -> None:
-    """Versions 1, 2... of `model`, each described with the next signature."""
-    for number, described in enumerate(signatures, 1):
-        path = fake_tflite(tmp_path / f"v{number}.tflite")
-        registry.upload(model, path).raise_for_status()
-        describe_version(registry, model, number, described)
+from tests.files import fake_tflite
 
 
 def test_version_dropping_an_input_is_refused_as_alias_target_naming_it_until_forced(

@@ -26,11 +26,11 @@ from registry.api.openapi import UNDOCUMENTED_METHODS, documented_rules
 from registry.domain import jobs
 from tests.conftest import bearer_session, sibling_registry
 from tests.factories import (
+    IMAGE_ONLY,
+    TWO_INPUTS,
     add_variant_failing_parity,
-    describe_version,
-    endpoint,
-    signature,
     stored_version,
+    upload_described,
 )
 from tests.files import fake_tflite
 
@@ -328,13 +328,7 @@ def test_compatibility_alias_history_and_as_of_answers_conform(
     registry, contract, model_name, tmp_path
 ):
     """A breaking version refused and forced, compared, rolled back; the history and as-of."""
-    described = [
-        signature([endpoint("image"), endpoint("mask")], [endpoint("score")]),
-        signature([endpoint("image")], [endpoint("score")]),
-    ]
-    for number, version_signature in enumerate(described, 1):
-        registry.upload(model_name, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
-        describe_version(registry, model_name, number, version_signature)
+    upload_described(registry, model_name, tmp_path, TWO_INPUTS, IMAGE_ONLY)
     registry.upload(model_name, fake_tflite(tmp_path / "v3.tflite")).raise_for_status()
     model = registry.api(f"/models/{model_name}")
     alias = f"{model}/aliases/production"

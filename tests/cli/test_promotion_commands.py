@@ -6,20 +6,13 @@ from __future__ import annotations
 import json
 
 from tests.cli.invoke import registry_cli
-from tests.factories import describe_version, endpoint, signature
-from tests.files import fake_tflite
-
-TWO_INPUTS = signature([endpoint("image"), endpoint("mask")], [endpoint("score")])
-IMAGE_ONLY = signature([endpoint("image")], [endpoint("score")])
-WITH_EXTRA_OUTPUT = signature(
-    [endpoint("image"), endpoint("mask")], [endpoint("score"), endpoint("label", "int64", [-1])]
+from tests.factories import (
+    IMAGE_ONLY,
+    TWO_INPUTS,
+    WITH_EXTRA_OUTPUT,
+    upload_described,
 )
-
-
-def upload_described(registry, model: str, tmp_path, *signatures: dict) -> None:
-    for number, described in enumerate(signatures, 1):
-        registry.upload(model, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
-        describe_version(registry, model, number, described)
+from tests.files import fake_tflite
 
 
 def test_diff_exits_1_listing_the_removed_input_and_0_when_compatible(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.db.models import ModelVersion
+from registry.domain import jobs
 from registry.domain.catalog.comparison import SignatureComparison, compare_versions
 from registry.errors import Conflict
 
@@ -89,6 +90,13 @@ def comparisons_settled(session: Session, version: ModelVersion) -> Iterator[Non
         waiting = any(_waits_on(entry, version.number) for entry in other.compatibility or [])
         if waiting and other.signature is not None:
             _settle(session, other)
+
+
+def record_signature(session: Session, version: ModelVersion, signature: dict[str, Any]) -> None:
+    """A described upload's signature (a .tflite source is read, not converted), and the
+    verdicts that waited on it."""
+    with comparisons_settled(session, version):
+        jobs.record_signature(session, version, signature)
 
 
 def _waits_on(entry: dict[str, Any], number: int) -> bool:
