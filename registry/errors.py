@@ -45,6 +45,12 @@ class InvalidRequest(RegistryError):
     title = "Invalid request"
 
 
+class MalformedTime(RegistryError):
+    """A time in the request that is not an ISO 8601 time."""
+
+    title = "Malformed time"
+
+
 class Conflict(RegistryError):
     status = 409
     title = "Conflict"

@@ -6,6 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from registry.db.models import Artifact, Model, ModelVersion
+from registry.domain import jobs
+from registry.domain.catalog import compatibility
+from tests.files import fake_tflite
 
 FAILED_PARITY = {
     "checked": True,
@@ -63,3 +66,36 @@ def set_version_status(registry, model: str, number: int, status: str) -> None:
             .where(ModelVersion.number == number, ModelVersion.model.has(name=model))
             .values(status=status)
         )
+
+
+def endpoint(name: str, dtype: str = "float32", shape: list[int] | None = None) -> dict:
+    """An input or output as a signature lists it (shape -1: any size; None: any rank)."""
+    return {"name": name, "dtype": dtype, "shape": [-1, 4] if shape is None else shape}
+
+
+def signature(inputs: list[dict], outputs: list[dict]) -> dict:
+    return {"inputs": inputs, "outputs": outputs, "signatures": {}}
+
+
+TWO_INPUTS = signature([endpoint("image"), endpoint("mask")], [endpoint("score")])
+IMAGE_ONLY = signature([endpoint("image")], [endpoint("score")])
+WITH_EXTRA_OUTPUT = signature(
+    [endpoint("image"), endpoint("mask")], [endpoint("score"), endpoint("label", "int64", [-1])]
+)
+
+
+def describe_version(registry, model: str, number: int, described: dict) -> None:
+    """What a worker's describe job leaves: the version's signature recorded (and the
+    compatibility verdicts that waited on it), its job succeeded, the version ready."""
+    with registry.services.sessions.begin() as session:
+        version = stored_version(session, model, number)
+        compatibility.record_signature(session, version, described)
+        for job in version.jobs:
+            jobs.finish(session, job, {"steps": ["describe"]})
+
+
+def upload_described(registry, model: str, tmp_path, *signatures: dict) -> None:
+    """Versions 1, 2... of `model` (.tflite uploads), each described with the next signature."""
+    for number, described in enumerate(signatures, 1):
+        registry.upload(model, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()
+        describe_version(registry, model, number, described)

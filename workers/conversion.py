@@ -33,6 +33,7 @@ from registry.convert import ConversionError, ConversionRequest, ConversionResul
 from registry.convert.contract import OPTION_KEYS
 from registry.db.models import Artifact, ConversionJob, ModelVersion
 from registry.domain import jobs
+from registry.domain.catalog import compatibility
 from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
 from registry.settings import Settings
@@ -285,19 +286,21 @@ class JobRunner:
             )
         key = self.storage.promote(blob)
         with self.sessions.begin() as session:
-            jobs.record_variant(
-                session,
-                self._held(session, job_id),
-                source_id=source.id,
-                sha256=blob.sha256,
-                size=blob.size,
-                storage_key=key,
-                packaging=packaging,
-                filename=filename,
-                facts=result.variant,
-                parity=result.parity,
-                signature=result.signature,
-            )
+            job = self._held(session, job_id)
+            with compatibility.comparisons_settled(session, job.version):
+                jobs.record_variant(
+                    session,
+                    job,
+                    source_id=source.id,
+                    sha256=blob.sha256,
+                    size=blob.size,
+                    storage_key=key,
+                    packaging=packaging,
+                    filename=filename,
+                    facts=result.variant,
+                    parity=result.parity,
+                    signature=result.signature,
+                )
 
     def _reuse(self, job_id: int, key: str, source: Artifact) -> dict | None:
         """Record a variant made earlier from the same inputs instead of converting again."""
@@ -305,11 +308,15 @@ class JobRunner:
             earlier = jobs.find_reusable(session, key)
             if earlier is None or not self.storage.exists(earlier.storage_key):
                 return None
-            return jobs.reuse_variant(session, self._held(session, job_id), earlier, source.id)
+            job = self._held(session, job_id)
+            with compatibility.comparisons_settled(session, job.version):
+                return jobs.reuse_variant(session, job, earlier, source.id)
 
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
-            jobs.record_signature(session, session.get(ModelVersion, version_id), signature)
+            compatibility.record_signature(
+                session, session.get(ModelVersion, version_id), signature
+            )
 
 
 def when_reachable(step: Callable[[], T], window_seconds: float) -> T:

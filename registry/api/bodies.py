@@ -38,6 +38,7 @@ from registry.api.fields import (
     parse_json,
 )
 from registry.api.shapes import JOB_TARGETS, about, one_of
+from registry.domain.catalog.alias_history import PAGE_SIZE
 from registry.domain.catalog.uploads import UploadOptions
 from registry.domain.ledger import audit
 from registry.domain.ledger.tokens import SCOPES
@@ -124,7 +125,19 @@ class AliasTarget(Body):
     version = VersionNumber(required=True)
     force = Flag(
         load_default=False,
-        metadata=about("point it even at a version with failed variants"),
+        metadata=about(
+            "point it even at a version with failed variants, or whose signature breaks "
+            "clients of the version the alias names now"
+        ),
+    )
+
+
+class AliasRollback(Body):
+    """Moving an alias back to the version it named before."""
+
+    force = Flag(
+        load_default=False,
+        metadata=about("even past the gates: failed variants, breaking signature changes"),
     )
 
 
@@ -236,6 +249,29 @@ class AuditQuery(Paged):
     until = IsoTime("events before this time")
     limit = fields.Integer(
         load_default=audit.PAGE_SIZE, metadata=about("events per page, clamped to 1-1000")
+    )
+
+
+class AliasHistoryQuery(Paged):
+    limit = fields.Integer(
+        load_default=PAGE_SIZE, metadata=about("changes per page, clamped to 1-1000")
+    )
+
+
+class AsOf(Query):
+    at = Text(
+        metadata={
+            "description": "with an alias: the version it named at this ISO 8601 time",
+            "format": "date-time",
+        }
+    )
+
+
+class CompareQuery(Query):
+    with_ref = Text(
+        required=True,
+        data_key="with",
+        metadata=about("the version to compare with: a number, an alias or `latest`"),
     )
 
 

@@ -8,6 +8,7 @@ from registry.api import bodies, shapes
 from registry.api.auth import actor, requires
 from registry.api.unit_of_work import db
 from registry.domain import catalog
+from registry.domain.catalog import alias_history as history
 from registry.domain.catalog import aliases, lifecycle
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
@@ -117,8 +118,10 @@ def delete_model(name: str):
 def set_alias(name: str, alias: str):
     """Point an alias at a version, creating or moving it.
 
-    A version with a variant that failed parity or failed to convert is refused unless the
-    body says `"force": true`; the refusal and the forced move are both audited.
+    Refused unless the body says `"force": true`: a version with a variant that failed
+    parity or failed to convert, and a version whose signature breaks clients of the version
+    the alias names now (`breaking` lists each change). The refusal and the forced move are
+    both audited.
     ---
     put:
       requestBody:
@@ -156,3 +159,61 @@ def remove_alias(name: str, alias: str):
     session = db()
     aliases.remove_alias(session, name, alias, actor())
     return "", 204
+
+
+@blueprint.get("/models/<name>/aliases/<alias>/history")
+def alias_history(name: str, alias: str):
+    """An alias's changes from the audit log, oldest first, a page at a time.
+
+    Who moved it when, from which version to which, and the gates' figures; refused moves
+    too. A forced move is a set or moved change that says `forced`.
+    ---
+    get:
+      parameters:
+        - in: query
+          schema: AliasHistoryQuery
+      responses:
+        200:
+          description: A page of changes.
+          content:
+            application/json:
+              schema: AliasHistory
+        404: NotFound
+        422: Invalid
+    """
+    asked = bodies.query(bodies.AliasHistoryQuery())
+    session = db()
+    model = catalog.get_model(session, name)
+    changes, cursor = history.alias_history(
+        session, model, alias, cursor=asked["cursor"], limit=asked["limit"]
+    )
+    page = {"model": model.name, "alias": alias, "changes": changes, "next_cursor": cursor}
+    return jsonify(shapes.AliasHistory().dump(page))
+
+
+@blueprint.post("/models/<name>/aliases/<alias>/rollback")
+@requires("admin")
+def rollback_alias(name: str, alias: str):
+    """Move an alias back to the version it named before its current one.
+
+    Through the same gates as any move (`"force": true` passes them), and audited as a move
+    that says `rollback`.
+    ---
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: AliasRollback
+      responses:
+        200:
+          description: The alias as it now points.
+          content:
+            application/json:
+              schema: Alias
+        404: NotFound
+        409: AliasRefused
+        422: Invalid
+    """
+    force = bodies.json_body(bodies.AliasRollback(), required=False)["force"]
+    moved = aliases.rollback_alias(db(), name, alias, actor(), force=force)
+    return jsonify(shapes.Alias().dump(moved))

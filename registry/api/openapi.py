@@ -104,8 +104,9 @@ RESPONSES: dict[str, dict[str, Any]] = {
     "NotFound": _problem("No such model, version, alias, artifact or token."),
     "Conflict": _problem("Conflicts with what exists (a name taken, no SavedModel to serve)."),
     "AliasRefused": _problem(
-        'The version has failed variants; send `"force": true` to point the alias anyway. '
-        "`failures` holds each failure's figures.",
+        "The version has failed variants, or its signature breaks clients of the version the "
+        'alias names now; send `"force": true` to point the alias anyway. `failures` holds '
+        "each failure's figures, `breaking` each breaking change.",
         "AliasRefusal",
     ),
     "Aliased": _problem(

@@ -73,10 +73,14 @@ class Problem(Answer):
 
 
 class AliasRefusal(Problem):
-    """A refused alias move and the failures behind it."""
+    """A refused alias move and what refused it: failed variants, or breaking signature
+    changes for the clients of the version the alias names now."""
 
     failures = fields.List(
         fields.Dict(), metadata=about("each failure: `kind`, `problem`, `summary` and figures")
+    )
+    breaking = fields.List(
+        fields.Dict(), metadata=about("each breaking change, as `SignatureChange` shows it")
     )
 
 
@@ -138,6 +142,23 @@ class Artifact(Answer):
     download_url = Computed(download_url, fields.Url())
 
 
+class CompatibilitySummary(Answer):
+    """How the version's signature compares with one it was uploaded after: the version
+    before it and/or the version aliases named then."""
+
+    version = fields.Integer(metadata=about("the version compared with"))
+    previous = fields.Boolean(metadata=about("it is the version before this one"))
+    aliases = fields.List(Text(), metadata=about("the aliases that named it at upload"))
+    verdict = one_of(
+        "compatible",
+        "breaking",
+        "pending",
+        metadata=about("for its clients; `pending` until both signatures are known"),
+    )
+    breaking = fields.Integer(allow_none=True, metadata=about("how many changes break clients"))
+    changes = fields.Integer(allow_none=True, metadata=about("how many inputs/outputs changed"))
+
+
 class Version(Answer):
     """An immutable model version, its signature, artifacts and conversion jobs."""
 
@@ -155,6 +176,9 @@ class Version(Answer):
             alias.name for alias in version.model.aliases if alias.version_id == version.id
         ),
         fields.List(Text()),
+    )
+    compatibility = Computed(
+        lambda version: version.compatibility or [], list_of(CompatibilitySummary)
     )
     created_at = Timestamp()
     created_by = Text()
@@ -214,6 +238,67 @@ class Alias(Answer):
     version = fields.Integer(attribute="version.number")
     updated_at = Timestamp()
     updated_by = Text()
+
+
+class SignatureChange(Answer):
+    """One input or output that differs between two versions, classified for a client."""
+
+    signature = Text(metadata=about("`main`, or a signature key such as `serving_default`"))
+    side = one_of("inputs", "outputs")
+    name = Text(metadata=about("its name (the new name of a renamed one)"))
+    change = one_of("added", "removed", "renamed", "changed")
+    verdict = one_of("breaking", "compatible")
+    reason = Text(metadata=about("e.g. `input 'mask' removed`"))
+    before = any_object("`{name, dtype, shape}` in the first version", allow_none=True)
+    after = any_object("`{name, dtype, shape}` in the second version", allow_none=True)
+
+
+class Comparison(Answer):
+    """What a client of one version meets in another: the signature changes and the verdict."""
+
+    model = Name(attribute="before.model.name")
+    version = fields.Integer(attribute="before.number", metadata=about("the version compared"))
+    with_version = fields.Integer(
+        attribute="after.number", metadata=about("the version it is compared with")
+    )
+    verdict = one_of("compatible", "breaking")
+    breaking = Computed(lambda comparison: len(comparison.breaking), fields.Integer())
+    changes = Computed(
+        lambda comparison: [change.as_dict() for change in comparison.changes],
+        list_of(SignatureChange),
+    )
+
+
+class AliasChange(Answer):
+    """One change of an alias, from the audit log."""
+
+    seq = fields.Integer(metadata=about("the audit event's sequence number"))
+    time = Timestamp()
+    actor = Text()
+    action = one_of("alias.set", "alias.moved", "alias.removed", "alias.refused")
+    from_version = fields.Integer(allow_none=True, metadata=about("what it named before"))
+    to_version = fields.Integer(
+        allow_none=True, metadata=about("what it named after (a refusal: what was asked)")
+    )
+    forced = fields.Boolean(metadata=about("moved despite the gates"))
+    rollback = fields.Boolean(metadata=about("a move back to the version named before"))
+    failures = fields.List(fields.Dict(), metadata=about("failed variants, refused or overridden"))
+    breaking = fields.List(
+        fields.Dict(), metadata=about("breaking signature changes, refused or overridden")
+    )
+    signature = any_object(
+        "the signature comparison with the version named before: verdict, breaking, changes",
+        allow_none=True,
+    )
+
+
+class AliasHistory(Answer):
+    """A page of an alias's changes, oldest first."""
+
+    model = Name()
+    alias = Name()
+    changes = list_of(AliasChange)
+    next_cursor = next_cursor()
 
 
 class LineageNode(Answer):

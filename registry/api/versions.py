@@ -13,7 +13,7 @@ from registry.api.multipart import FormBody, read_form
 from registry.api.unit_of_work import db
 from registry.db.models import ModelVersion
 from registry.domain import catalog
-from registry.domain.catalog import lifecycle, uploads
+from registry.domain.catalog import alias_history, lifecycle, uploads
 from registry.domain.catalog.artifacts import (
     MEDIA_TYPES,
     find_artifact,
@@ -151,18 +151,30 @@ def list_versions(name: str):
 @blueprint.get("/versions/<ref>")
 def get_version(name: str, ref: str):
     """One version: status, signature, artifacts (with sha256 and download link), jobs.
+
+    With `at`, `ref` is an alias and the answer the version it named at that time.
     ---
     get:
+      parameters:
+        - in: query
+          schema: AsOf
       responses:
         200:
           description: The version.
           content:
             application/json:
               schema: Version
+        400: Invalid
         404: NotFound
+        422: Invalid
     """
+    at = bodies.query(bodies.AsOf()).get("at")
     session = db()
-    version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
+    model = catalog.get_model(session, name)
+    if at is not None:
+        version = alias_history.version_at(session, model, ref, at)
+    else:
+        version = catalog.resolve_version(session, model, ref)
     return jsonify(shapes.Version().dump(version))
 
 

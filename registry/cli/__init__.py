@@ -5,6 +5,7 @@ from registry.cli import (  # noqa: F401  (register commands)
     lifecycle,
     lineage,
     models,
+    promotion,
     server,
     tokens,
 )

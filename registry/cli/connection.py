@@ -13,6 +13,9 @@ Exit codes of every command that talks to a registry:
     7  transfer failed: the bytes broke off or do not match their sha256; nothing was written
     8  timed out waiting for conversions (`upload --wait`)
 
+`registry diff` answers like diff(1) instead: 0 compatible, 1 breaking (and the codes above
+for everything else).
+
 Where the registry is: --url, else REGISTRY_URL, else the URL `registry up` recorded in its
 data directory (`<REGISTRY_DATA_DIR>/url`), else http://127.0.0.1:8000. The token: --token,
 else REGISTRY_TOKEN, else the admin token `registry up` stored next to that URL

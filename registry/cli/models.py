@@ -154,9 +154,19 @@ def alias() -> None:
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @click.argument("version", type=int)
-@click.option("--force", is_flag=True, help="Even at a version that is not ready.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Even at a version that is not ready, has failed variants, or whose signature breaks "
+    "clients of the version ALIAS names now.",
+)
 def set_alias(remote: Remote, name: str, alias_name: str, version: int, force: bool) -> None:
-    """Point ALIAS of NAME at VERSION (a ready one, unless --force)."""
+    """Point ALIAS of NAME at VERSION.
+
+    Refused (exit 3) unless --force: a version that is not ready or has failed variants, and
+    one whose signature breaks clients of the version ALIAS names now (each breaking change
+    is listed).
+    """
     result = remote.client.set_alias(name, alias_name, version, force=force)
     remote.emit(result, lambda: f"{alias_name} -> {name}@{result['version']}")
 

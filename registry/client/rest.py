@@ -133,9 +133,22 @@ class RegistryClient:
     def versions(self, name: str) -> list[dict]:
         return list(self._pages(f"/models/{_path(name)}/versions", "versions", {}))
 
-    def version(self, name: str, ref: str | int = "latest") -> dict:
-        """One version by number, alias or `latest`."""
-        return self._json("GET", f"/models/{_path(name, 'versions', ref)}")
+    def version(self, name: str, ref: str | int = "latest", *, at: str | None = None) -> dict:
+        """One version by number, alias or `latest`; with `at` (an ISO 8601 time), the version
+        the alias `ref` named then."""
+        params = {"at": at} if at is not None else None
+        return self._json("GET", f"/models/{_path(name, 'versions', ref)}", params=params)
+
+    def compare(self, name: str, ref: str | int, other: str | int) -> dict:
+        """What a client of version `ref` meets in version `other`: verdict and changes."""
+        path = f"/models/{_path(name, 'versions', ref, 'compare')}"
+        return self._json("GET", path, params={"with": str(other)})
+
+    def alias_history(self, name: str, alias: str) -> list[dict]:
+        """Every change of an alias (all pages), oldest first."""
+        return list(
+            self._pages(f"/models/{_path(name, 'aliases', alias, 'history')}", "changes", {})
+        )
 
     def lineage(self, name: str, ref: str | int) -> dict:
         return self._json("GET", f"/models/{_path(name, 'versions', ref, 'lineage')}")
@@ -214,6 +227,12 @@ class RegistryClient:
             f"/models/{_path(name, 'aliases', alias)}",
             json={"version": version, "force": force},
         )
+
+    def rollback_alias(self, name: str, alias: str, *, force: bool = False) -> dict:
+        """Move `alias` back to the version it named before, through the same gates as any
+        move (`force` passes them)."""
+        path = f"/models/{_path(name, 'aliases', alias, 'rollback')}"
+        return self._json("POST", path, json={"force": force})
 
     def remove_alias(self, name: str, alias: str) -> None:
         self.request("DELETE", f"/models/{_path(name, 'aliases', alias)}").close()

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -64,6 +65,10 @@ class ModelVersion(Base):
     source_filename: Mapped[str] = mapped_column(String(255), default="")
     # Input/output signature of the source, filled in by the first conversion job.
     signature: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    # How its signature compares with the version before it and with each alias's version
+    # when it was uploaded: [{version, previous, aliases, verdict, breaking, changes}], each
+    # verdict `pending` until both signatures are known (see catalog.compatibility).
+    compatibility: Mapped[list[Any] | None] = mapped_column(nullable=True)
     # Conversion options given at upload: output_nodes, input_nodes, input_shapes, targets.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -192,6 +197,8 @@ class AuditEvent(Base):
     """One state change, chained to the previous event by hash; rows are never changed."""
 
     __tablename__ = "audit_events"
+    # An alias's history and what it named at a time are read by subject, in time order.
+    __table_args__ = (Index("ix_audit_events_subject_time", "subject", "time"),)
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

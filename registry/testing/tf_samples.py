@@ -104,11 +104,12 @@ def build_tf1_checkpoint(directory: str | Path, step: int = 100) -> Sample:
     )
 
 
-def build_keras_model(directory: str | Path) -> Sample:
+def build_keras_model(directory: str | Path, *, with_vec: bool = True) -> Sample:
     """A functional Keras model with inputs img, vec and outputs score, cls, as .keras and .h5.
 
     The dense layer has 2,048 weights so that dynamic-range int8 quantization really
-    quantizes something (TFLite leaves tensors under 1,024 elements in float).
+    quantizes something (TFLite leaves tensors under 1,024 elements in float). Without
+    `with_vec`, the same model without its `vec` input: a next version that drops an input.
     """
     import keras
 
@@ -119,12 +120,13 @@ def build_keras_model(directory: str | Path) -> Sample:
     vec = keras.Input((4,), name="vec")
     h = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(img)
     h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
-    h = keras.layers.Concatenate(name="join")([h, vec])
+    if with_vec:
+        h = keras.layers.Concatenate(name="join")([h, vec])
     h = keras.layers.Dense(64, activation="relu", name="hidden")(h)
     h = keras.layers.Dense(32, activation="relu", name="wide")(h)
     score = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
     cls = keras.layers.Dense(5, activation="softmax", name="cls")(h)
-    model = keras.Model([img, vec], [score, cls], name="two_by_two")
+    model = keras.Model([img, vec] if with_vec else [img], [score, cls], name="two_by_two")
     keras_path = directory / "two_by_two.keras"
     h5_path = directory / "two_by_two.h5"
     _save_keras(model, keras_path)
@@ -134,11 +136,13 @@ def build_keras_model(directory: str | Path) -> Sample:
         "img": rng.standard_normal((3, 8, 8, 3)).astype(np.float32),
         "vec": rng.standard_normal((3, 4)).astype(np.float32),
     }
-    out_score, out_cls = model([inputs["img"], inputs["vec"]], training=False)
+    if not with_vec:
+        del inputs["vec"]
+    out_score, out_cls = model(list(inputs.values()), training=False)
     return Sample(
         kind="keras",
         path=keras_path,
-        input_names=["img", "vec"],
+        input_names=list(inputs),
         output_names=["score", "cls"],
         inputs=inputs,
         expected={"score": out_score.numpy(), "cls": out_cls.numpy()},
@@ -635,6 +639,7 @@ BUILDERS = {
 
 # Samples of real model shapes, each built when first asked for (see BuiltOnDemand).
 MODEL_BUILDERS = {
+    "keras_without_vec": functools.partial(build_keras_model, with_vec=False),
     "lstm": functools.partial(build_recurrent_keras, layer="LSTM"),
     "gru": functools.partial(build_recurrent_keras, layer="GRU"),
     "keep_prob": build_keep_prob_checkpoint,

@@ -25,7 +25,13 @@ from registry import create_app
 from registry.api.openapi import UNDOCUMENTED_METHODS, documented_rules
 from registry.domain import jobs
 from tests.conftest import bearer_session, sibling_registry
-from tests.factories import add_variant_failing_parity, stored_version
+from tests.factories import (
+    IMAGE_ONLY,
+    TWO_INPUTS,
+    add_variant_failing_parity,
+    stored_version,
+    upload_described,
+)
 from tests.files import fake_tflite
 
 DOCUMENT_URI = "urn:registry-openapi"
@@ -316,3 +322,34 @@ def test_deletion_answers_conform(registry, contract, model_name, tmp_path):
 
     statuses = [status for *_, status in contract.checked]
     assert statuses == ["409", "200", "410", "410", "409", "200", "410"]
+
+
+def test_compatibility_alias_history_and_as_of_answers_conform(
+    registry, contract, model_name, tmp_path
+):
+    """A breaking version refused and forced, compared, rolled back; the history and as-of."""
+    upload_described(registry, model_name, tmp_path, TWO_INPUTS, IMAGE_ONLY)
+    registry.upload(model_name, fake_tflite(tmp_path / "v3.tflite")).raise_for_status()
+    model = registry.api(f"/models/{model_name}")
+    alias = f"{model}/aliases/production"
+    http, check = registry.http, contract.check
+    http.put(alias, json={"version": 1}).raise_for_status()
+
+    check(http.put(alias, json={"version": 2}))
+    check(http.put(alias, json={"version": 2, "force": True}))
+    check(http.get(f"{model}/versions/1/compare", params={"with": "2"}))
+    check(http.get(f"{model}/versions/1/compare", params={"with": "3"}))
+    check(http.get(f"{model}/versions/2"))
+    check(http.post(f"{alias}/rollback", json={"force": True}))
+    history = check(http.get(f"{alias}/history", params={"limit": 2}))
+    check(
+        http.get(
+            f"{model}/versions/production", params={"at": history.json()["changes"][0]["time"]}
+        )
+    )
+    check(http.get(f"{model}/versions/production", params={"at": "yesterday"}))
+    check(http.get(f"{model}/versions/production", params={"at": "2000-01-01T00:00:00Z"}))
+    check(http.get(f"{model}/aliases/canary/history"))
+
+    statuses = [status for *_, status in contract.checked]
+    assert statuses == ["409", "200", "200", "409", "200", "200", "200", "200", "400", "404", "404"]

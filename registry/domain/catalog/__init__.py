@@ -3,7 +3,14 @@
 - `models`: create, find and list models; resolve a version by number, alias or `latest`;
 - `uploads`: an uploaded blob checked and recorded as a new version with its jobs
   (`create_version`, `UploadOptions`, `write_blob`);
-- `aliases`: `set_alias` (gated by the version's checks) and `remove_alias`;
+- `aliases`: `set_alias` (gated by the version's checks and by signature compatibility),
+  `rollback_alias` and `remove_alias`;
+- `alias_history`: an alias's changes from the audit log, the version it named before, and
+  the version it named at a time (`alias_history`, `version_before`, `version_at`);
+- `comparison`: two versions' signatures and variants side by side, each signature change
+  classified for a serving client (`compare_versions`, `compare_variants`);
+- `compatibility`: each version's recorded comparisons with the version before it and the
+  aliased versions (`plan_comparisons`, `comparisons_settled`), `compare_known`;
 - `artifacts`: `find_artifact`, and bytes read back with their sha256 checked
   (`verified_stream`, `download_verified`);
 - `lineage`: `lineage_of` a version, `holders_of` some bytes, `to_dot`;

@@ -13,6 +13,7 @@ from registry.archives.limits import ArchiveLimits
 from registry.db.models import Artifact, ModelVersion
 from registry.domain import jobs
 from registry.domain.catalog import models as catalog
+from registry.domain.catalog.compatibility import plan_comparisons
 from registry.domain.inspection.detection import detect_upload
 from registry.domain.ledger import audit
 from registry.errors import InvalidRequest, UploadTooLarge
@@ -202,6 +203,7 @@ def create_version(
             )
         )
     session.flush()
+    plan_comparisons(session, version)
     audit.record(
         session,
         actor,
