@@ -41,6 +41,8 @@ from registry.api.shapes import JOB_TARGETS, about, one_of
 from registry.domain.catalog.uploads import UploadOptions
 from registry.domain.ledger import audit
 from registry.domain.ledger.tokens import SCOPES
+from registry.domain.webhooks import EVENTS as WEBHOOK_EVENTS
+from registry.domain.webhooks.outbox import PAGE_SIZE
 from registry.errors import InvalidRequest
 from registry.vocabulary import SOURCE_KINDS, TARGET_KINDS
 
@@ -144,6 +146,27 @@ class NewToken(Body):
     expires = Text(load_default="", metadata=about("`30d`, `12h` or an ISO time; absent: never"))
 
 
+class NewWebhook(Body):
+    """An endpoint to tell about events; deliveries are signed with its secret."""
+
+    url = Text(
+        required=True,
+        validate=FullMatch("https?://.+", error="must be an http:// or https:// URL"),
+        metadata={
+            "description": "where to POST deliveries; its host must be public",
+            "format": "uri",
+        },
+    )
+    secret = Text(
+        load_default=None,
+        metadata=about(
+            "`whsec_` + base64 of 24-64 random bytes (Standard Webhooks); absent: one is made "
+            "and returned this once"
+        ),
+    )
+    events = fields.List(one_of(*WEBHOOK_EVENTS), required=True, validate=validate.Length(min=1))
+
+
 class Upload(Body):
     """A new version. Text fields go before `file`; lists are comma-separated."""
 
@@ -236,6 +259,12 @@ class AuditQuery(Paged):
     until = IsoTime("events before this time")
     limit = fields.Integer(
         load_default=audit.PAGE_SIZE, metadata=about("events per page, clamped to 1-1000")
+    )
+
+
+class DeliveryQuery(Paged):
+    limit = fields.Integer(
+        load_default=PAGE_SIZE, metadata=about("deliveries per page, clamped to 1-1000")
     )
 
 

@@ -7,6 +7,7 @@ from registry.cli import (  # noqa: F401  (register commands)
     models,
     server,
     tokens,
+    webhooks,
 )
 from registry.cli.main import main
 
