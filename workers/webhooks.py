@@ -1,9 +1,9 @@
 """Sending webhook deliveries: one attempt per task, each its own claim, send and record.
 
-The attempt is sent outside any transaction, to the address its host resolves to at that
-moment once that address is checked (`webhooks.checked_address`): the connection goes to that
-very address, the Host header and TLS server name stay the URL's, so a DNS answer that
-changes after the check cannot send it elsewhere. Redirects are not followed.
+The attempt is sent outside any transaction, to the addresses its host resolves to at that
+moment once they are checked (`webhooks.checked_addresses`): the connection goes to a checked
+address (the next one if it refuses), the Host header and TLS server name stay the URL's, so a
+DNS answer that changes after the check cannot send it elsewhere. Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -38,30 +38,34 @@ def lease_seconds(settings: Settings) -> float:
 
 
 def send_attempt(attempt: webhooks.Attempt, *, timeout: float, allow_private: bool) -> int:
-    """POST the attempt, signed, to the checked address of its URL's host; the answer's status.
+    """POST the attempt, signed, to the checked addresses of its URL's host; the answer's
+    status.
 
     Raises UnsafeAddress when the host resolves to an address not allowed, httpx.HTTPError when
     no answer came within `timeout` seconds per connect, write and read.
     """
     target = webhooks.parse_url(attempt.url)
-    address = webhooks.checked_address(target, allow_private=allow_private)
+    *others, last = webhooks.checked_addresses(target, allow_private=allow_private)
     body = attempt.body
     headers = {
         **webhooks.signed_headers(attempt.secret, attempt.message_id, int(time.time()), body),
         "host": target.host_header,
         "user-agent": USER_AGENT,
     }
-    pinned = httpx.URL(target.url).copy_with(host=str(address))
     # The certificate is checked against the URL's host name, sent as the TLS server name.
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     # trust_env off: a proxy from the environment would connect wherever it resolves the host.
-    with (
-        httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-        client.stream(
-            "POST", pinned, content=body.encode(), headers=headers, extensions=extensions
-        ) as response,
-    ):
-        return response.status_code  # the answer's body is not needed, and not read
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for address in [*others, last]:
+            pinned = httpx.URL(target.url).copy_with(host=str(address))
+            try:
+                with client.stream(
+                    "POST", pinned, content=body.encode(), headers=headers, extensions=extensions
+                ) as response:
+                    return response.status_code  # the answer's body is not needed, nor read
+            except httpx.ConnectError:
+                if address == last:
+                    raise
 
 
 def deliver(svc: Services, delivery_id: int) -> str:

@@ -7,12 +7,12 @@
   `due_deliveries`, `mark_dispatched`), attempted under a lease (`claim_attempt`,
   `record_attempt`) and listed (`list_deliveries`);
 - `signing`: the Standard Webhooks signature (`signed_headers`, `new_secret`);
-- `addresses`: which URLs may be called (`parse_url`, `checked_address`, `is_public`).
+- `addresses`: which URLs may be called (`parse_url`, `checked_addresses`, `is_public`).
 
 Sending itself (HTTP) is the workers' (`workers.webhooks`); this package knows no HTTP.
 """
 
-from registry.domain.webhooks.addresses import Target, checked_address, is_public, parse_url
+from registry.domain.webhooks.addresses import Target, checked_addresses, is_public, parse_url
 from registry.domain.webhooks.endpoints import (
     EVENTS,
     IssuedEndpoint,
@@ -38,7 +38,7 @@ __all__ = [
     "Attempt",
     "IssuedEndpoint",
     "Target",
-    "checked_address",
+    "checked_addresses",
     "claim_attempt",
     "due_deliveries",
     "get_endpoint",

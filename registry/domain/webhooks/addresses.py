@@ -98,9 +98,9 @@ def resolve(host: str, port: int, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> l
     return found
 
 
-def checked_address(target: Target, *, allow_private: bool) -> IPAddress:
-    """The address to connect to for `target`: the first it resolves to, once every address
-    it resolves to is public (or non-public ones are allowed). UnsafeAddress otherwise."""
+def checked_addresses(target: Target, *, allow_private: bool) -> list[IPAddress]:
+    """The addresses to connect to for `target`, in the resolver's order, once every one of
+    them is public (or non-public ones are allowed). UnsafeAddress otherwise."""
     addresses = resolve(target.host, target.port)
     if not allow_private:
         refused = [str(address) for address in addresses if not is_public(address)]
@@ -110,4 +110,4 @@ def checked_address(target: Target, *, allow_private: bool) -> IPAddress:
                 "address: the registry does not call into private networks (an operator can "
                 "allow it with REGISTRY_WEBHOOK_ALLOW_PRIVATE=true)"
             )
-    return addresses[0]
+    return addresses

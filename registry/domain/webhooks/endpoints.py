@@ -38,7 +38,7 @@ def register_endpoint(
     """
     target = addresses.parse_url(url)
     if not allow_private:
-        addresses.checked_address(target, allow_private=False)
+        addresses.checked_addresses(target, allow_private=False)
     wanted = sorted(set(events))
     unknown = [event for event in wanted if event not in EVENTS]
     if not wanted or unknown:
