@@ -15,7 +15,7 @@ def webhook() -> None:
 
 
 @remote_command(webhook, "add")
-@click.argument("url")
+@click.argument("endpoint_url", metavar="URL")
 @click.option(
     "--event",
     "events",
@@ -28,9 +28,9 @@ def webhook() -> None:
     "--secret",
     help="whsec_ + base64 of 24-64 random bytes; without it the registry makes one.",
 )
-def add(remote: Remote, url: str, events: tuple[str, ...], secret: str | None) -> None:
+def add(remote: Remote, endpoint_url: str, events: tuple[str, ...], secret: str | None) -> None:
     """Register URL for the events; prints the signing secret, which is not shown again."""
-    added = remote.client.add_webhook(url, events, secret)
+    added = remote.client.add_webhook(endpoint_url, events, secret)
     remote.emit(
         added,
         lambda: [
