@@ -72,12 +72,12 @@ def resolve(host: str, port: int, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> l
     """Every address `host` resolves to now, in the resolver's order; UnsafeAddress when it
     resolves to none within `timeout` seconds."""
     found: list[IPAddress] = []
-    failure: list[OSError] = []
+    failure: list[Exception] = []
 
     def lookup() -> None:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a name IDNA cannot encode
             failure.append(error)
             return
         for *_, sockaddr in infos:
