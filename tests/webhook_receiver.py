@@ -43,11 +43,13 @@ def signature_verifies(secret: str, received: Received) -> bool:
 
 
 class Receiver:
-    """Answers 204, or each status in `answers` first (one per request, in order)."""
+    """Answers 204, or each status in `answers` first (one per request, in order); a redirect
+    points at `location`."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.answers: list[int] = []
+        self.location = ""
         self._lock = threading.Lock()
         receiver = self
 
@@ -59,6 +61,8 @@ class Receiver:
                     receiver.received.append(Received(headers, body))
                     status = receiver.answers.pop(0) if receiver.answers else 204
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("location", receiver.location)
                 self.send_header("content-length", "0")
                 self.end_headers()
 

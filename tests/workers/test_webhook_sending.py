@@ -3,6 +3,9 @@ checked when it is sent, not only when the endpoint was registered."""
 
 from __future__ import annotations
 
+import socket
+
+import httpx
 import pytest
 
 from registry.domain import webhooks
@@ -39,3 +42,20 @@ def test_an_allowed_attempt_reaches_the_checked_address_with_its_own_host_header
     assert received.headers["host"] == url.split("/")[2]
     assert received.body == attempt_to(url).body.encode()
     assert signature_verifies(SECRET, received)
+
+
+def test_a_redirect_is_not_followed():
+    with running_receiver() as receiver, running_receiver() as elsewhere:
+        receiver.answers.append(307)
+        receiver.location = elsewhere.url
+        status = send_attempt(attempt_to(receiver.url), timeout=5, allow_private=True)
+
+        assert status == 307
+        assert len(receiver.received) == 1 and elsewhere.received == []
+
+
+def test_a_receiver_that_never_answers_fails_the_attempt_within_its_timeout():
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks"
+        with pytest.raises(httpx.TimeoutException):
+            send_attempt(attempt_to(url), timeout=0.5, allow_private=True)
