@@ -122,6 +122,29 @@ def test_an_attempt_under_way_is_not_claimed_twice_and_a_retry_waits_its_delay(s
     assert due_now == []
 
 
+def test_an_endpoint_answering_410_gone_is_removed_and_its_other_deliveries_cancelled(sessions):
+    endpoint_id = register(sessions)
+    with sessions.begin() as session:
+        move_alias(session)
+        move_alias(session, "other")
+    first, second = deliveries(sessions)
+    with sessions.begin() as session:
+        attempt = webhooks.claim_attempt(session, first.id, lease_seconds=60)
+    with sessions.begin() as session:
+        error = "the endpoint answered 410"
+        status = webhooks.record_attempt(session, attempt, 410, error, max_attempts=MAX_ATTEMPTS)
+    with sessions() as session:
+        listed = webhooks.list_endpoints(session)
+        [removal] = [
+            event for event in audit.all_events(session) if event["action"] == "webhook.removed"
+        ]
+
+    assert status == "failed"
+    assert endpoint_id not in [endpoint.id for endpoint in listed]
+    assert [d.status for d in deliveries(sessions)] == ["failed", "cancelled"]
+    assert removal["actor"] == "registry:webhooks" and "410 Gone" in removal["details"]["reason"]
+
+
 def test_removing_an_endpoint_cancels_what_waits_for_it(sessions):
     endpoint_id = register(sessions)
     with sessions.begin() as session:

@@ -73,7 +73,9 @@ def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
-def remove_endpoint(session: Session, endpoint_id: int, actor: str) -> WebhookEndpoint:
+def remove_endpoint(
+    session: Session, endpoint_id: int, actor: str, *, reason: str = ""
+) -> WebhookEndpoint:
     """Stop telling the endpoint anything: deliveries still waiting are cancelled."""
     endpoint = get_endpoint(session, endpoint_id)
     if endpoint.removed_at is not None:
@@ -85,5 +87,7 @@ def remove_endpoint(session: Session, endpoint_id: int, actor: str) -> WebhookEn
         .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending")
         .values(status="cancelled", last_error="the endpoint was removed", finished_at=now)
     )
-    audit.record(session, actor, "webhook.removed", audit.webhook_subject(endpoint.id))
+    details = {"reason": reason} if reason else {}
+    subject = audit.webhook_subject(endpoint.id)
+    audit.record(session, actor, "webhook.removed", subject, details=details)
     return endpoint

@@ -8,7 +8,7 @@ the workers (`take_deliveries_to_send`); a delivery the broker did not take, or 
 attempt is due, is sent again by the workers' sweep (`due_deliveries`). A worker claims one
 attempt at a time under a lease (`claim_attempt`), sends it outside any transaction, and
 records how it went (`record_attempt`): delivered on a 2xx answer, otherwise tried again on
-the retry schedule until `max_attempts`, then failed.
+the retry schedule until `max_attempts`, then failed; a 410 Gone answer removes the endpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from registry.db.models import WebhookDelivery, WebhookEndpoint, utcnow
 from registry.domain.ledger import audit
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
+from registry.domain.webhooks import endpoints
 from registry.errors import InvalidRequest
 
 # The audit actions that tell about each webhook event.
@@ -47,6 +48,10 @@ RETRY_DELAYS = (
     timedelta(hours=20),
     timedelta(hours=24),
 )
+# An answer by which a receiver asks for no more deliveries; the endpoint is removed.
+GONE = 410
+# The actor of that removal: not a token name (those hold no `:`), so never mistaken for one.
+REGISTRY_ACTOR = "registry:webhooks"
 PAGE_SIZE = 100
 _TO_SEND = "registry.webhooks.to_send"
 
@@ -191,6 +196,11 @@ def record_attempt(
     delivery.lease_expires_at = None
     if not error:
         delivery.status, delivery.finished_at = "delivered", now
+    elif status_code == GONE:
+        delivery.status, delivery.finished_at = "failed", now
+        session.flush()
+        reason = "it answered 410 Gone, asking for no more deliveries"
+        endpoints.remove_endpoint(session, delivery.endpoint_id, REGISTRY_ACTOR, reason=reason)
     elif delivery.attempts >= max_attempts:
         delivery.status, delivery.finished_at = "failed", now
         delivery.last_error = f"gave up after {delivery.attempts} attempts: {error}"
