@@ -87,6 +87,20 @@ class Receiver:
         return found
 
 
+def settled_deliveries(registry, webhook_id: int, timeout: float = 30) -> list[dict]:
+    """The endpoint's delivery log once nothing in it is pending: a worker records an attempt
+    only after the receiver has answered it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = registry.http.get(registry.api(f"/webhooks/{webhook_id}/deliveries"))
+        response.raise_for_status()
+        logged = response.json()["deliveries"]
+        if all(delivery["status"] != "pending" for delivery in logged):
+            return logged
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_receiver() -> Iterator[Receiver]:
     receiver = Receiver()

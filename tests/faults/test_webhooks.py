@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.faults.services import stopped
 from tests.files import fake_tflite
-from tests.webhook_receiver import running_receiver, signature_verifies
+from tests.webhook_receiver import running_receiver, settled_deliveries, signature_verifies
 
 
 def test_alias_moved_while_the_broker_is_down_is_delivered_when_it_is_back(
@@ -32,7 +32,7 @@ def test_alias_moved_while_the_broker_is_down_is_delivered_when_it_is_back(
             [request] = receiver.wait_for(
                 lambda payload: payload["data"]["model"] == model_name, timeout=60
             )
-            after = registry.http.get(deliveries).json()["deliveries"]
+            after = settled_deliveries(registry, endpoint["id"])
         finally:
             registry.http.delete(registry.api(f"/webhooks/{endpoint['id']}"))
 

@@ -7,7 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.webhook_receiver import Receiver, running_receiver, signature_verifies
+from tests.webhook_receiver import (
+    Receiver,
+    running_receiver,
+    settled_deliveries,
+    signature_verifies,
+)
 from tests.workers.conftest import wait_for_version
 from tests.workers.uploads import upload_fields, upload_file_for
 
@@ -42,12 +47,6 @@ def upload_ready_version(registry, model: str, samples, tmp_path) -> int:
     number = response.json()["version"]
     assert wait_for_version(registry, model, number)["status"] == "ready"
     return number
-
-
-def deliveries_of(registry, endpoint: dict) -> list[dict]:
-    response = registry.http.get(registry.api(f"/webhooks/{endpoint['id']}/deliveries"))
-    response.raise_for_status()
-    return response.json()["deliveries"]
 
 
 def about(model: str, event: str):
@@ -88,7 +87,9 @@ def test_conversion_and_alias_moves_reach_the_receiver_signed(
     ]
     assert moved_to == [("production", None, first), ("production", first, second)]
     logged = [
-        d for d in deliveries_of(registry, endpoint) if d["payload"]["data"]["model"] == model_name
+        d
+        for d in settled_deliveries(registry, endpoint["id"])
+        if d["payload"]["data"]["model"] == model_name
     ]
     assert {(d["status"], d["attempts"], d["status_code"]) for d in logged} == {
         ("delivered", 1, 204)
@@ -115,6 +116,6 @@ def test_delivery_answered_500_is_sent_again_with_the_same_id_and_body(
     assert failed.body == retried.body
     assert signature_verifies(endpoint["secret"], failed)
     assert signature_verifies(endpoint["secret"], retried)
-    [logged] = deliveries_of(registry, endpoint)
+    [logged] = settled_deliveries(registry, endpoint["id"])
     assert (logged["status"], logged["attempts"], logged["status_code"]) == ("delivered", 2, 204)
     assert logged["last_error"] == ""
