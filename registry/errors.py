@@ -149,3 +149,13 @@ class ClientIdle(InvalidRequest):
 
     status = 408
     title = "Request timeout"
+
+
+class WebhookNotFound(NotFound):
+    title = "Webhook not found"
+
+
+class UnsafeAddress(InvalidRequest):
+    """A webhook URL whose host is, or resolves to, an address the registry will not call."""
+
+    title = "Webhook address refused"

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     # Level of the JSON log lines every process writes to stderr (DEBUG, INFO, WARNING...).
     log_level: str = "INFO"
 
+    # Webhooks: how long one delivery attempt may take, and how many attempts a delivery gets
+    # (on the retry schedule of registry.domain.webhooks.outbox). Endpoints on loopback,
+    # private, link-local or other non-public addresses are refused unless allowed.
+    webhook_timeout_seconds: PositiveFloat = 15
+    webhook_max_attempts: PositiveInt = 8
+    webhook_allow_private: bool = False
+
     # Access and audit: reads without a token, and an audit event for every artifact download.
     anonymous_read: bool = False
     audit_downloads: bool = False

@@ -30,6 +30,9 @@ DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
     for source, targets in TARGETS_BY_SOURCE.items()
 }
 # The job that reads a tflite upload's signature, and the parity inputs a version may carry.
+# What a webhook endpoint can ask to be told about.
+WEBHOOK_EVENTS = ("version.ready", "version.failed", "alias.moved")
+
 DESCRIBE = "describe"
 EXAMPLE_INPUTS_KIND = "example_inputs"
 

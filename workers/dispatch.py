@@ -12,6 +12,7 @@ from workers.celery_app import make_celery, prepared_broker_url
 log = logging.getLogger(__name__)
 
 RUN_CONVERSION = "workers.tasks.run_conversion"
+DELIVER_WEBHOOK = "workers.tasks.deliver_webhook"
 # A broker that does not answer within these is treated as down: the job stays queued in the
 # database and the sweep sends it later, so neither an upload nor a worker waits on it.
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -25,24 +26,31 @@ class CeleryJobQueue:
         self.celery = make_celery(settings)
 
     def send(self, job_ids: list[int], request_id: str = "") -> list[int]:
+        return self._publish(RUN_CONVERSION, job_ids, request_id)
+
+    def send_deliveries(self, delivery_ids: list[int], request_id: str = "") -> list[int]:
+        return self._publish(DELIVER_WEBHOOK, delivery_ids, request_id)
+
+    def _publish(self, task: str, row_ids: list[int], request_id: str) -> list[int]:
+        """One message per row id; the ids the broker took."""
         sent = []
-        # The task logs under the request id that queued the job, on whichever machine.
+        # The task logs under the request id that queued the work, on whichever machine.
         carried = {"request_id": request_id} if request_id else {}
         try:
             with self.celery.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT_SECONDS)
-                for job_id in job_ids:
+                for row_id in row_ids:
                     self.celery.send_task(
-                        RUN_CONVERSION,
-                        args=[job_id],
+                        task,
+                        args=[row_id],
                         kwargs=carried,
                         connection=connection,
                         retry=False,
                         timeout=PUBLISH_TIMEOUT_SECONDS,
                     )
-                    sent.append(job_id)
+                    sent.append(row_id)
         except Exception as error:  # a broker outage must not fail the upload
-            log.warning("broker refused jobs %s, the sweep will resend them: %s", job_ids, error)
+            log.warning("broker refused %s %s, the sweep resends them: %s", task, row_ids, error)
         return sent
 
     def check(self) -> None:

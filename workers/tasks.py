@@ -13,11 +13,12 @@ from celery import Task, signals
 from celery.worker.request import Request
 
 from registry.convert import Converter
-from registry.domain import jobs
+from registry.domain import jobs, webhooks
 from registry.logs import request_id_bound
 from registry.services import Services
 from registry.settings import Settings
 from registry.wiring import build_services
+from workers import webhooks as webhook_sending
 from workers.celery_app import make_celery
 from workers.conversion import JobRunner, when_reachable, worker_name
 
@@ -98,6 +99,16 @@ def run_conversion(self, job_id: int, request_id: str = "") -> str:
     return outcome
 
 
+@app.task(
+    name="workers.tasks.deliver_webhook",
+    soft_time_limit=webhook_sending.attempt_time_limit(settings()),
+    time_limit=webhook_sending.attempt_time_limit(settings()) + 10,
+)
+def deliver_webhook(delivery_id: int, request_id: str = "") -> str:
+    with request_id_bound(request_id):
+        return webhook_sending.deliver(services(), delivery_id)
+
+
 def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
     """One JSON line per job run: which version and target, how it ended, how long it took."""
     with services().sessions() as session:
@@ -119,12 +130,16 @@ def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
 
 def sweep_once(svc: Services) -> list[int]:
     """Resend jobs whose message may be lost (broker down at upload, worker gone), and settle
-    versions whose status missed their jobs' end."""
+    versions whose status missed their jobs' end; send webhook deliveries due (again)."""
+    redispatch_after = svc.settings.job_lease_seconds
     with svc.sessions.begin() as session:
         for version in jobs.unsettled_versions(session):
             jobs.refresh_version_status(session, version)
-        stranded = jobs.stranded(session, redispatch_after_seconds=svc.settings.job_lease_seconds)
+        stranded = jobs.stranded(session, redispatch_after_seconds=redispatch_after)
+        deliveries = webhooks.due_deliveries(session, redispatch_after_seconds=redispatch_after)
     svc.send_jobs(stranded)
+    if deliveries:
+        svc.send_deliveries(deliveries)
     return stranded
 
 

@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
         tokens,
         unit_of_work,
         versions,
+        webhooks,
     )
     from registry.api.metrics import install_metrics
     from registry.api.multipart import bound_idle_clients
@@ -38,6 +39,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(lineage.blueprint)
     app.register_blueprint(audit.blueprint)
     app.register_blueprint(tokens.blueprint)
+    app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(docs.blueprint)
     register_problem_handlers(app)
     bound_idle_clients(app, app.extensions["registry"].settings.client_idle_timeout_seconds)

@@ -38,10 +38,12 @@ from registry.api.fields import (
     parse_json,
 )
 from registry.api.shapes import JOB_TARGETS, about, one_of
-from registry.domain.catalog.alias_history import PAGE_SIZE
+from registry.domain.catalog import alias_history
 from registry.domain.catalog.uploads import UploadOptions
 from registry.domain.ledger import audit
 from registry.domain.ledger.tokens import SCOPES
+from registry.domain.webhooks import EVENTS as WEBHOOK_EVENTS
+from registry.domain.webhooks import outbox
 from registry.errors import InvalidRequest
 from registry.vocabulary import SOURCE_KINDS, TARGET_KINDS
 
@@ -157,6 +159,27 @@ class NewToken(Body):
     expires = Text(load_default="", metadata=about("`30d`, `12h` or an ISO time; absent: never"))
 
 
+class NewWebhook(Body):
+    """An endpoint to tell about events; deliveries are signed with its secret."""
+
+    url = Text(
+        required=True,
+        validate=FullMatch("https?://.+", error="must be an http:// or https:// URL"),
+        metadata={
+            "description": "where to POST deliveries; its host must be public",
+            "format": "uri",
+        },
+    )
+    secret = Text(
+        load_default=None,
+        metadata=about(
+            "`whsec_` + base64 of 24-64 random bytes (Standard Webhooks); absent: one is made "
+            "and returned this once"
+        ),
+    )
+    events = fields.List(one_of(*WEBHOOK_EVENTS), required=True, validate=validate.Length(min=1))
+
+
 class Upload(Body):
     """A new version. Text fields go before `file`; lists are comma-separated."""
 
@@ -254,7 +277,7 @@ class AuditQuery(Paged):
 
 class AliasHistoryQuery(Paged):
     limit = fields.Integer(
-        load_default=PAGE_SIZE, metadata=about("changes per page, clamped to 1-1000")
+        load_default=alias_history.PAGE_SIZE, metadata=about("changes per page, clamped to 1-1000")
     )
 
 
@@ -272,6 +295,12 @@ class CompareQuery(Query):
         required=True,
         data_key="with",
         metadata=about("the version to compare with: a number, an alias or `latest`"),
+    )
+
+
+class DeliveryQuery(Paged):
+    limit = fields.Integer(
+        load_default=outbox.PAGE_SIZE, metadata=about("deliveries per page, clamped to 1-1000")
     )
 
 

@@ -101,7 +101,7 @@ def _problem(description: str, schema: str = "Problem", **headers: str) -> dict[
 RESPONSES: dict[str, dict[str, Any]] = {
     "Problem": _problem("Any other error, e.g. 503 while a backing service is down."),
     "Invalid": _problem("The request cannot be used as sent; `detail` says what to change."),
-    "NotFound": _problem("No such model, version, alias, artifact or token."),
+    "NotFound": _problem("No such model, version, alias, artifact, token or webhook."),
     "Conflict": _problem("Conflicts with what exists (a name taken, no SavedModel to serve)."),
     "AliasRefused": _problem(
         "The version has failed variants, or its signature breaks clients of the version the "
@@ -168,6 +168,11 @@ def path_parameters(converter: OpenAPIConverter) -> dict[str, dict[str, Any]]:
             "description": "which variant",
             "schema": converter.field2property(shapes.artifact_kind()),
         },
+        "WebhookId": {
+            "name": "webhook_id",
+            "description": "the webhook's id",
+            "schema": {"type": "integer", "minimum": 1},
+        },
         "Sha256": {
             "name": "sha256",
             "description": "64 hex digits, either case",
@@ -184,6 +189,7 @@ ARGUMENTS = {
     "alias": "AliasName",
     "kind": "ArtifactKind",
     "sha256": "Sha256",
+    "webhook_id": "WebhookId",
 }
 
 
@@ -288,7 +294,7 @@ def build_document(app: Flask) -> dict[str, Any]:
             "scheme": "bearer",
             "description": "A token from `registry token create` or `POST /api/v1/tokens`. "
             "Scopes nest: `read` (GET), `write` (uploads, models, re-runs), `admin` (aliases, "
-            "tokens); each operation lists the one it needs.",
+            "tokens, webhooks); each operation lists the one it needs.",
         },
     )
     tags = {}

@@ -1,4 +1,5 @@
-"""How models, versions, artifacts, jobs, lineage, audit events and tokens look in JSON answers.
+"""How models, versions, artifacts, jobs, lineage, audit events, tokens and webhooks look in JSON
+answers.
 
 Each class is one response shape: views dump rows (or the domain's plain dicts) through it, and
 the OpenAPI document publishes it under the class's name, its docstring as the description.
@@ -8,6 +9,8 @@ says `sometimes_absent`.
 
 from __future__ import annotations
 
+import json
+
 from flask import url_for
 from marshmallow import INCLUDE, Schema, fields, validate
 
@@ -15,6 +18,7 @@ from registry.api.fields import Computed, JSONObject, Name, Sha256, Text, Timest
 from registry.db.models import Artifact as ArtifactRow
 from registry.domain.inspection.detection import PACKAGINGS
 from registry.domain.ledger.tokens import SCOPES
+from registry.domain.webhooks import EVENTS as WEBHOOK_EVENTS
 from registry.vocabulary import DESCRIBE, EXAMPLE_INPUTS_KIND, SOURCE_KINDS, TARGET_KINDS
 
 ARTIFACT_KINDS = (*SOURCE_KINDS, *(k for k in TARGET_KINDS if k not in SOURCE_KINDS))
@@ -442,6 +446,53 @@ class TokenList(Answer):
     """Every token."""
 
     tokens = list_of(Token)
+
+
+class Webhook(Answer):
+    """An endpoint told about events: never its secret."""
+
+    id = fields.Integer()
+    url = Text(metadata={"format": "uri"})
+    events = fields.List(one_of(*WEBHOOK_EVENTS))
+    created_at = Timestamp()
+    created_by = Text()
+
+
+class IssuedWebhook(Webhook):
+    """A new endpoint with its signing secret."""
+
+    secret = Text(metadata=about("`whsec_...`: the signing secret, shown this once"))
+
+
+class WebhookList(Answer):
+    """Every endpoint not removed."""
+
+    webhooks = list_of(Webhook)
+
+
+class Delivery(Answer):
+    """One event sent (or to be sent) to one endpoint, and how its attempts went."""
+
+    id = fields.Integer()
+    message_id = Text(metadata=about("the `webhook-id` header, the same on every attempt"))
+    event = one_of(*WEBHOOK_EVENTS)
+    status = one_of("pending", "delivered", "failed", "cancelled")
+    attempts = fields.Integer()
+    status_code = fields.Integer(
+        allow_none=True, metadata=about("the last attempt's HTTP answer; null when none came")
+    )
+    last_error = Text(metadata=about("what went wrong in the last attempt; empty once delivered"))
+    created_at = Timestamp()
+    next_attempt_at = Timestamp(metadata=about("when a pending delivery is tried again"))
+    finished_at = Timestamp(allow_none=True)
+    payload = Computed(lambda delivery: json.loads(delivery.body), JSONObject())
+
+
+class DeliveryPage(Answer):
+    """A page of an endpoint's deliveries, newest first."""
+
+    deliveries = list_of(Delivery)
+    next_cursor = next_cursor()
 
 
 class Health(Answer):

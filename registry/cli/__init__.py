@@ -8,6 +8,7 @@ from registry.cli import (  # noqa: F401  (register commands)
     promotion,
     server,
     tokens,
+    webhooks,
 )
 from registry.cli.main import main
 

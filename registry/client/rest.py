@@ -251,6 +251,25 @@ class RegistryClient:
         path = f"/models/{_path(name, 'versions', ref, 'conversions')}"
         return self._json("POST", path, json={"targets": list(targets)})
 
+    def add_webhook(self, url: str, events: Iterable[str], secret: str | None = None) -> dict:
+        """Register an endpoint (admin token); the answer holds its signing secret, this once
+        (a new one unless `secret` is given)."""
+        body = {"url": url, "events": list(events)}
+        if secret is not None:
+            body["secret"] = secret
+        return self._json("POST", "/webhooks", json=body)
+
+    def webhooks(self) -> list[dict]:
+        return self._json("GET", "/webhooks")["webhooks"]
+
+    def remove_webhook(self, webhook_id: int) -> None:
+        self.request("DELETE", f"/webhooks/{_path(webhook_id)}").close()
+
+    def webhook_deliveries(self, webhook_id: int, limit: int = 100) -> list[dict]:
+        """The endpoint's latest deliveries, newest first."""
+        path = f"/webhooks/{_path(webhook_id, 'deliveries')}"
+        return self._json("GET", path, params={"limit": limit})["deliveries"]
+
     def wait_until_ready(
         self,
         name: str,

@@ -1,4 +1,5 @@
-"""The registry's tables: models, versions, artifacts, aliases, jobs, tokens and the audit log."""
+"""The registry's tables: models, versions, artifacts, aliases, jobs, tokens, the audit log and
+webhooks."""
 
 from __future__ import annotations
 
@@ -220,3 +221,51 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookEndpoint(Base):
+    """A URL the registry tells about events; its secret signs every delivery."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    # `whsec_` + base64 (the Standard Webhooks form); kept to sign with, never shown again.
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    # Removed endpoints are kept, so their delivery log stays readable.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    removed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One event to send to one endpoint: the outbox row, written in the transaction of the
+    change it tells about, and the log of its attempts."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    # `webhook-id`: one per event, the same on every attempt (receivers deduplicate by it).
+    message_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))
+    # The exact bytes signed and sent, the same on every attempt.
+    body: Mapped[str] = mapped_column(Text)
+    # pending -> delivered | failed | cancelled (its endpoint was removed)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Of the last attempt: the receiver's HTTP status (None when none came) and what went wrong.
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Held while an attempt is under way, so two messages of one delivery do not both send.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    endpoint: Mapped[WebhookEndpoint] = relationship()

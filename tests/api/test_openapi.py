@@ -304,6 +304,19 @@ def test_audit_token_and_health_answers_conform(registry, contract, model_name):
     assert all(status[0] == "2" for *_, status in contract.checked)
 
 
+def test_webhook_answers_conform(registry, contract):
+    http, check = registry.http, contract.check
+    body = {"url": "https://93.184.215.14/hooks", "events": ["version.ready"]}
+
+    created = check(http.post(registry.api("/webhooks"), json=body))
+    check(http.get(registry.api("/webhooks")))
+    check(http.get(registry.api(f"/webhooks/{created.json()['id']}/deliveries")))
+    check(http.delete(registry.api(f"/webhooks/{created.json()['id']}")))
+    refused = check(http.post(registry.api("/webhooks"), json={**body, "url": "http://10.0.0.1/"}))
+
+    assert created.status_code == 201 and refused.status_code == 422
+
+
 def test_deletion_answers_conform(registry, contract, model_name, tmp_path):
     for number in (1, 2):
         registry.upload(model_name, fake_tflite(tmp_path / f"v{number}.tflite")).raise_for_status()

@@ -26,6 +26,8 @@ FAULT_SETTINGS = {
     "job_max_attempts": 2,
     "job_timeout_seconds": 120,
     "sweep_interval_seconds": 1,
+    # The tests' webhook receivers listen on loopback.
+    "webhook_allow_private": True,
 }
 
 

@@ -97,9 +97,14 @@ def worker_settings(tmp_path_factory, s3_server, postgres_schema_url, lease_brok
         postgres_schema_url,
         lease_broker(),
     )
-    # Short leases and sweeps so a killed worker's job is picked up within seconds.
+    # Short leases and sweeps so a killed worker's job is picked up within seconds; webhooks
+    # may call the tests' receivers on loopback.
     return settings.with_changes(
-        job_lease_seconds=6, sweep_interval_seconds=1, job_max_attempts=2, job_timeout_seconds=120
+        job_lease_seconds=6,
+        sweep_interval_seconds=1,
+        job_max_attempts=2,
+        job_timeout_seconds=120,
+        webhook_allow_private=True,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -270,7 +271,9 @@ def refresh_version_status(session: Session, version: ModelVersion) -> None:
     see the job rows the other committed.
     """
     session.flush()
-    session.execute(select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update())
+    previous = session.scalar(
+        select(ModelVersion.status).where(ModelVersion.id == version.id).with_for_update()
+    )
     for relation in (ConversionJob, Artifact):
         session.scalars(
             select(relation)
@@ -289,6 +292,30 @@ def refresh_version_status(session: Session, version: ModelVersion) -> None:
     problems = version_problems(version)
     version.status = "failed" if problems else "ready"
     version.status_detail = "; ".join(problem["summary"] for problem in problems)
+    if version.status != previous:
+        _record_settled(session, version, jobs)
+
+
+def _record_settled(session: Session, version: ModelVersion, jobs: Iterable[ConversionJob]) -> None:
+    """`version.ready` or `version.failed`, once per settling (the previous status is read
+    under the row lock, so two workers finishing one version do not both record it); the actor
+    is whoever caused its latest conversions."""
+    latest = max(jobs, key=lambda job: job.id, default=None)
+    audit.record(
+        session,
+        latest.created_by if latest else version.created_by,
+        f"version.{version.status}",
+        audit.version_subject(version.model.name, version.number),
+        model=version.model.name,
+        details={
+            "version": version.number,
+            "status_detail": version.status_detail,
+            "artifacts": [
+                {"kind": artifact.kind, "sha256": artifact.sha256, "size": artifact.size}
+                for artifact in sorted(version.artifacts, key=lambda artifact: artifact.kind)
+            ],
+        },
+    )
 
 
 def version_problems(version: ModelVersion) -> list[dict]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,17 +61,27 @@ def record(
     pending.append(PendingEvent(actor, action, subject, model, json_native(details or {})))
 
 
-def install(sessions: sessionmaker[Session]) -> None:
+# Sees a transaction's events just before they are appended, in that transaction.
+EventObserver = Callable[[Session, list[PendingEvent]], None]
+
+
+def install(sessions: sessionmaker[Session], observers: Sequence[EventObserver] = ()) -> None:
     """Append recorded events when the sessions of `sessions` commit (only those: a Session of
-    anyone else's in the process is left alone)."""
-    event.listen(sessions, "before_commit", _append_pending)
+    anyone else's in the process is left alone).
+
+    Each observer is called with the events first, so that what it writes (webhook deliveries)
+    commits or rolls back with the change the events record.
+    """
+
+    def append_pending(session: Session) -> None:
+        pending = session.info.pop(_PENDING, None)
+        if pending:
+            for observe in observers:
+                observe(session, pending)
+            _append(session, pending)
+
+    event.listen(sessions, "before_commit", append_pending)
     event.listen(sessions, "after_transaction_end", _discard_pending)
-
-
-def _append_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if pending:
-        _append(session, pending)
 
 
 def _discard_pending(session: Session, transaction) -> None:
@@ -318,3 +328,7 @@ def alias_subject(model: str, alias: str) -> str:
 
 def token_subject(name: str) -> str:
     return f"token/{name}"
+
+
+def webhook_subject(endpoint_id: int) -> str:
+    return f"webhook/{endpoint_id}"
