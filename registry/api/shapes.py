@@ -149,6 +149,11 @@ class Version(Answer):
     source_filename = Text()
     signature = any_object("inputs and outputs, once described", allow_none=True)
     options = any_object("conversion options given at upload")
+    inferred_outputs = any_object(
+        "output nodes found in the graph because none were given, and how they were found "
+        "({output_nodes, how}); null when given or not needed",
+        allow_none=True,
+    )
     tags = any_object()
     aliases = Computed(
         lambda version: sorted(

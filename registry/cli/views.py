@@ -179,6 +179,12 @@ def version_details(v: dict) -> list[str]:
         lines += table(("", "name", "dtype", "shape"), rows, indent="  ")[1:]
     else:
         lines.append("  not known yet (the first conversion job reads it)")
+    if inferred := v.get("inferred_outputs"):
+        nodes = ",".join(inferred["output_nodes"])
+        lines += [
+            f"  outputs inferred: {nodes}, as {inferred['how']}",
+            "  (not what you meant? upload again with --output-nodes)",
+        ]
     variants = _variants(v)
     lines += ["", "variants"]
     if not variants:
