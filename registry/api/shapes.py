@@ -178,7 +178,13 @@ class Model(Answer):
     """A named model; its versions are numbered from 1."""
 
     name = Name()
-    description = Text()
+    description = Text(metadata=about("the model card, in markdown"))
+    description_from_version = fields.Integer(
+        allow_none=True,
+        metadata=about(
+            "the version whose assets.extra/README.md the card is; null when set by hand"
+        ),
+    )
     tags = any_object()
     created_at = Timestamp()
     created_by = Text(metadata=about("the actor (token name) that created it"))

@@ -156,6 +156,15 @@ class RegistryClient:
 
     # --- writing --------------------------------------------------------------------------
 
+    def set_readme(self, name: str, markdown: str) -> dict:
+        """Set the model's card (markdown, at most 256 KiB); returns the model."""
+        return self._json(
+            "PUT",
+            f"/models/{_path(name, 'readme')}",
+            content=markdown.encode(),
+            headers={"Content-Type": "text/markdown; charset=utf-8"},
+        )
+
     def create_model(self, name: str, description: str = "", tags: dict | None = None) -> dict:
         body = {"name": name, "description": description, "tags": tags or {}}
         return self._json("POST", "/models", json=body)

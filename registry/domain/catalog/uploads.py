@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from registry.archives.limits import ArchiveLimits
 from registry.db.models import Artifact, ModelVersion
 from registry.domain import jobs
+from registry.domain.catalog import cards
 from registry.domain.catalog import models as catalog
 from registry.domain.inspection.detection import detect_upload
 from registry.domain.ledger import audit
@@ -218,6 +219,7 @@ def create_version(
             "tags": version.tags,
         },
     )
+    cards.card_from_upload(session, version, detected.model_card)
     # A .tflite source still gets one job: describing its signature in a worker. So does a
     # graph without output_nodes: its outputs are found once, then it is converted with them.
     for target in [DESCRIBE] if not targets or jobs.outputs_to_find(version) else targets:
