@@ -91,13 +91,17 @@ def json_body(shape: Body, *, required: bool = True) -> Any:
         return load(shape, {})
     if not request.is_json:
         raise InvalidRequest("send a JSON object with Content-Type: application/json")
+    return load(shape, _json_object(request.get_data(cache=True)))
+
+
+def _json_object(data: bytes) -> dict:
     try:
-        body = parse_json(request.get_data(cache=True))
+        body = parse_json(data)
     except ValidationError as error:
         raise InvalidRequest(f"the body {' '.join(error.messages)}") from error
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object, {...}")
-    return load(shape, body)
+    return body
 
 
 def query(shape: Query) -> dict[str, Any]:
@@ -146,13 +150,7 @@ def model_card_text() -> str:
         except (UnicodeDecodeError, LookupError) as error:
             raise InvalidRequest(f"the card is not text in its charset: {error}") from None
     else:
-        try:
-            body = parse_json(data)
-        except ValidationError as error:
-            raise InvalidRequest(f"the body {' '.join(error.messages)}") from error
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body must be a JSON object, {...}")
-        text = load(ModelCard(), body)["readme"]
+        text = load(ModelCard(), _json_object(data))["readme"]
     check_card_size(len(text.encode()))
     return text
 

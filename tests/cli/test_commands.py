@@ -130,7 +130,7 @@ def test_export_serving_writes_the_model_base_path_layout(registry, model_name, 
     )
 
     assert exported.exit_code == 0, exported.output
-    assert json.loads(exported.stdout)["versions"] == [1]
+    assert json.loads(exported.stdout)["models"][0]["versions"] == [1]
     assert files_under(tmp_path / "out" / model_name / "1") == files_under(directory)
     assert refused.exit_code == 3 and "SavedModel" in refused.stderr
 

@@ -29,9 +29,13 @@ def outputs_to_find(version: ModelVersion) -> bool:
 
 
 def record_found_outputs(session: Session, version: ModelVersion, used: dict[str, Any]) -> None:
-    """Record the outputs a describe job found (`used`: the options it used) and queue the
-    version's conversions with them."""
-    version.inferred_outputs = {"output_nodes": used["output_nodes"], "how": used["how"]}
+    """Record the outputs a describe job found (`used`: the options it used, see
+    `registry.convert.graph_sources.resolve_endpoints`) and queue the version's conversions
+    with them."""
+    version.inferred_outputs = {
+        "output_nodes": used["output_nodes"],
+        "how": used.get("outputs_inferred", "found in the graph"),
+    }
     audit.record(
         session,
         version.created_by,

@@ -105,10 +105,5 @@ def record_signature(session: Session, version: ModelVersion, signature: dict[st
     """A described upload's signature (a .tflite source is read, not converted; a graph
     without output_nodes is described first, to find its outputs)."""
     version.signature = signature
-    used = signature.get("options") or {}
-    if outputs_to_find(version) and used.get("outputs_inferred"):
-        record_found_outputs(
-            session,
-            version,
-            {"output_nodes": used["output_nodes"], "how": used["outputs_inferred"]},
-        )
+    if outputs_to_find(version):
+        record_found_outputs(session, version, signature.get("options") or {})
