@@ -95,15 +95,16 @@ def get_model(name: str):
 def set_readme(name: str):
     """Set the model's card: its description, in markdown (at most 256 KiB).
 
-    A card set here stays until set again: uploads carrying `assets.extra/README.md` no
-    longer replace it. The web page shows it rendered, without raw HTML.
+    The markdown itself may also be sent as the body, with `Content-Type: text/markdown`
+    (not declared below: any bytes are some markdown, so there is no invalid example of it to
+    publish). A card set here stays until set again: uploads carrying
+    `assets.extra/README.md` no longer replace it. The web page shows it rendered, without
+    raw HTML.
     ---
     put:
       requestBody:
         required: true
         content:
-          text/markdown:
-            schema: {type: string, description: the card itself}
           application/json:
             schema: ModelCard
       responses:
