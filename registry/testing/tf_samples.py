@@ -274,6 +274,9 @@ def build_frozen_graph(directory: str | Path) -> Sample:
         output_names=["block/out"],
         inputs={"in": x},
         expected=expected,
+        # Named, as most uploads name them: finding outputs is the ambiguous and training
+        # samples' part, and it adds a describe job before the conversions.
+        options={"output_nodes": ["block/out"]},
     )
 
 
