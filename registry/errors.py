@@ -61,6 +61,13 @@ class UploadTooLarge(RegistryError):
     title = "Upload too large"
 
 
+class ModelCardTooLarge(RegistryError):
+    """A model card (markdown description) over the size a model card may have."""
+
+    status = 413
+    title = "Model card too large"
+
+
 class ServiceUnavailable(RegistryError):
     """A backing service (database, storage, broker) cannot be reached; retrying may work."""
 

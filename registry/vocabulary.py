@@ -35,6 +35,9 @@ WEBHOOK_EVENTS = ("version.ready", "version.failed", "alias.moved")
 
 DESCRIBE = "describe"
 EXAMPLE_INPUTS_KIND = "example_inputs"
+# A model card (markdown): where a SavedModel may carry one, and the most it may be.
+MODEL_CARD_MEMBER = "assets.extra/README.md"
+MODEL_CARD_MAX_BYTES = 256 * 1024
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"

@@ -38,14 +38,16 @@ from registry.api.fields import (
     parse_json,
 )
 from registry.api.shapes import JOB_TARGETS, about, one_of
+from registry.archives.reading import read_full
 from registry.domain.catalog import alias_history
+from registry.domain.catalog.cards import check_card_size
 from registry.domain.catalog.uploads import UploadOptions
 from registry.domain.ledger import audit
 from registry.domain.ledger.tokens import SCOPES
 from registry.domain.webhooks import EVENTS as WEBHOOK_EVENTS
 from registry.domain.webhooks import outbox
 from registry.errors import InvalidRequest
-from registry.vocabulary import SOURCE_KINDS, TARGET_KINDS
+from registry.vocabulary import MODEL_CARD_MAX_BYTES, SOURCE_KINDS, TARGET_KINDS
 
 
 class Body(Schema):
@@ -92,13 +94,17 @@ def json_body(shape: Body, *, required: bool = True) -> Any:
         return load(shape, {})
     if not request.is_json:
         raise InvalidRequest("send a JSON object with Content-Type: application/json")
+    return load(shape, _json_object(request.get_data(cache=True)))
+
+
+def _json_object(data: bytes) -> dict:
     try:
-        body = parse_json(request.get_data(cache=True))
+        body = parse_json(data)
     except ValidationError as error:
         raise InvalidRequest(f"the body {' '.join(error.messages)}") from error
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object, {...}")
-    return load(shape, body)
+    return body
 
 
 def query(shape: Query) -> dict[str, Any]:
@@ -119,6 +125,37 @@ class NewModel(Body):
     name = Name(required=True)
     description = Text(load_default="")
     tags = JSONObject(load_default=dict)
+
+
+class ModelCard(Body):
+    """A model card as JSON; or send the markdown itself, as text/markdown."""
+
+    readme = Text(required=True, metadata=about("the card, in markdown"))
+
+
+# JSON may spell each byte of the card as a \uXXXX escape.
+_JSON_ESCAPE_FACTOR = 6
+
+
+def model_card_text() -> str:
+    """The card a request sends: a text/markdown (or text/plain) body as it is, or JSON
+    `{readme}`. A body larger than any acceptable card is refused before it is read whole."""
+    markdown = request.mimetype in ("text/markdown", "text/plain")
+    if not markdown and not request.is_json:
+        raise InvalidRequest('send the card as text/markdown, or as JSON {"readme": "..."}')
+    bound = MODEL_CARD_MAX_BYTES * (1 if markdown else _JSON_ESCAPE_FACTOR) + 1024
+    data = read_full(request.stream, bound + 1)
+    if len(data) > bound:
+        check_card_size(request.content_length or len(data))
+    if markdown:
+        try:
+            text = data.decode(request.mimetype_params.get("charset", "utf-8"))
+        except (UnicodeDecodeError, LookupError) as error:
+            raise InvalidRequest(f"the card is not text in its charset: {error}") from None
+    else:
+        text = load(ModelCard(), _json_object(data))["readme"]
+    check_card_size(len(text.encode()))
+    return text
 
 
 class AliasTarget(Body):

@@ -9,7 +9,7 @@ from registry.api.auth import actor, requires
 from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import alias_history as history
-from registry.domain.catalog import aliases, lifecycle
+from registry.domain.catalog import aliases, cards, lifecycle
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
 
@@ -89,6 +89,39 @@ def get_model(name: str):
     """
     session = db()
     model = catalog.get_model(session, name)
+    return jsonify(shapes.Model().dump(model))
+
+
+@blueprint.put("/models/<name>/readme")
+def set_readme(name: str):
+    """Set the model's card: its description, in markdown (at most 256 KiB).
+
+    The markdown itself may also be sent as the body, with `Content-Type: text/markdown`
+    (not declared below: any bytes are some markdown, so there is no invalid example of it to
+    publish). A card set here stays until set again: uploads carrying
+    `assets.extra/README.md` no longer replace it. The web page shows it rendered, without
+    raw HTML.
+    ---
+    put:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: ModelCard
+      responses:
+        200:
+          description: The model, with its new card.
+          content:
+            application/json:
+              schema: Model
+        404: NotFound
+        413: TooLarge
+        422: Invalid
+    """
+    text = bodies.model_card_text()
+    session = db()
+    model = catalog.get_model(session, name)
+    cards.set_card(session, model, text, actor())
     return jsonify(shapes.Model().dump(model))
 
 

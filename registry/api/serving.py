@@ -17,7 +17,8 @@ blueprint = Blueprint("serving", __name__, url_prefix="/api/v1/models/<name>")
 def export_serving(name: str):
     """Chosen versions' SavedModels as one tar.gz in TF Serving's `model_base_path` layout.
 
-    `?alias=production&version=3` gives `NAME/<version>/saved_model.pb, variables/…`.
+    `?alias=production&version=3` gives `NAME/<version>/saved_model.pb, variables/…`; with
+    neither, every version an alias names.
     ---
     get:
       parameters:
@@ -29,6 +30,11 @@ def export_serving(name: str):
           headers:
             Registry-Versions:
               description: the version numbers it holds, comma-separated
+              schema: {type: string}
+            Registry-Version-Labels:
+              description: >-
+                TF Serving version labels, the aliases whose version it holds,
+                comma-separated `alias=version` (e.g. `production=3,staging=4`)
               schema: {type: string}
           content:
             application/gzip:
@@ -51,6 +57,9 @@ def export_serving(name: str):
             "Content-Disposition": f'attachment; filename="{export.model}-serving.tar.gz"',
             # Which versions the archive holds, resolved once: aliases may move afterwards.
             "Registry-Versions": versions,
+            "Registry-Version-Labels": ",".join(
+                f"{alias}={number}" for alias, number in sorted(export.labels.items())
+            ),
         },
         direct_passthrough=True,
     )

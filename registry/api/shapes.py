@@ -174,6 +174,11 @@ class Version(Answer):
     source_filename = Text()
     signature = any_object("inputs and outputs, once described", allow_none=True)
     options = any_object("conversion options given at upload")
+    inferred_outputs = any_object(
+        "output nodes found in the graph because none were given, and how they were found "
+        "({output_nodes, how}); null when given or not needed",
+        allow_none=True,
+    )
     tags = any_object()
     aliases = Computed(
         lambda version: sorted(
@@ -201,7 +206,13 @@ class Model(Answer):
     """A named model; its versions are numbered from 1."""
 
     name = Name()
-    description = Text()
+    description = Text(metadata=about("the model card, in markdown"))
+    description_from_version = fields.Integer(
+        allow_none=True,
+        metadata=about(
+            "the version whose assets.extra/README.md the card is; null when set by hand"
+        ),
+    )
     tags = any_object()
     created_at = Timestamp()
     created_by = Text(metadata=about("the actor (token name) that created it"))

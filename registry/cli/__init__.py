@@ -2,6 +2,7 @@
 
 from registry.cli import (  # noqa: F401  (register commands)
     audit,
+    cards,
     lifecycle,
     lineage,
     models,

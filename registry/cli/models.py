@@ -182,24 +182,67 @@ def remove_alias(remote: Remote, name: str, alias_name: str) -> None:
 
 
 @remote_command(main, "export-serving")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--model", "names", multiple=True, help="A model to export (repeatable).")
+@click.option("--all", "all_models", is_flag=True, help="Every model that has an alias.")
 @click.option("--alias", "aliases", multiple=True, help="A version by alias (repeatable).")
 @click.option("--version", "numbers", multiple=True, type=int, help="A version (repeatable).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--serving-root",
+    type=click.Path(path_type=Path),
+    help="Where TF Serving will see OUTPUT (e.g. /models in a container), for the base paths "
+    "in models.config; default OUTPUT's absolute path.",
+)
 def export_serving(
-    remote: Remote, name: str, aliases: tuple[str, ...], numbers: tuple[int, ...], output: Path
+    remote: Remote,
+    name: str | None,
+    names: tuple[str, ...],
+    all_models: bool,
+    aliases: tuple[str, ...],
+    numbers: tuple[int, ...],
+    output: Path,
+    serving_root: Path | None,
 ) -> None:
-    """Export versions' SavedModels for TF Serving into OUTPUT/NAME/<version>/.
+    """Export models' SavedModels for TF Serving into OUTPUT/NAME/<version>/, and
+    OUTPUT/models.config naming them, with each alias as a version label.
 
-    Each version becomes OUTPUT/NAME/<version>/saved_model.pb, variables/...: point TF
-    Serving's model_base_path at OUTPUT/NAME. Existing files are never overwritten.
+    NAME or --model (repeatable) or --all chooses the models (--all: every model with an
+    alias, leaving out and listing those with nothing to serve); --alias and --version the
+    versions (default: every version an alias names). Serve it with
+    `tensorflow_model_server --model_config_file=OUTPUT/models.config`. Existing files are
+    never overwritten.
     """
-    if not aliases and not numbers:
-        raise click.UsageError("name what to export: --alias production and/or --version 3")
-    with remote.progress(f"export {name}") as progress:
-        exported = remote.client.export_serving(
-            name, output, aliases=aliases, versions=numbers, progress=progress
+    chosen = [name, *names] if name else list(names)
+    if all_models == bool(chosen):
+        raise click.UsageError("name the models to export: NAME, --model NAME... or --all")
+    if numbers and (all_models or len(chosen) > 1):
+        raise click.UsageError("--version numbers a version of one model: name one model")
+    if all_models:
+        chosen = remote.client.labelled_models()
+        if not chosen:
+            raise click.UsageError("no model has an alias: name models and versions to export")
+    with remote.progress("export") as progress:
+        tree = remote.client.export_serving_config(
+            chosen,
+            output,
+            aliases=aliases,
+            versions=numbers,
+            serving_root=serving_root,
+            skip_unservable=all_models,
+            progress=progress,
         )
-    base = output / name
-    result = {"model": name, "model_base_path": str(base), "versions": exported}
-    remote.emit(result, lambda: views.exported(name, base, exported))
+    result = {
+        "model_config_file": str(tree.config),
+        "skipped": tree.skipped,
+        "models": [
+            {
+                "model": model.name,
+                "model_base_path": str(model.base_path),
+                "versions": model.versions,
+                "labels": model.labels,
+            }
+            for model in tree.models
+        ],
+    }
+    remote.emit(result, lambda: views.exported(tree))

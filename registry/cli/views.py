@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
 from registry.archives.limits import human_bytes
+from registry.client.serving import ServingTree
 
 SHORT_SHA = 12
 
@@ -179,6 +179,12 @@ def version_details(v: dict) -> list[str]:
         lines += table(("", "name", "dtype", "shape"), rows, indent="  ")[1:]
     else:
         lines.append("  not known yet (the first conversion job reads it)")
+    if inferred := v.get("inferred_outputs"):
+        nodes = ",".join(inferred["output_nodes"])
+        lines += [
+            f"  outputs inferred: {nodes}, as {inferred['how']}",
+            "  (not what you meant? upload again with --output-nodes)",
+        ]
     variants = _variants(v)
     lines += ["", "variants"]
     if not variants:
@@ -200,10 +206,15 @@ def version_details(v: dict) -> list[str]:
     return lines
 
 
-def exported(name: str, base: Path, numbers: list[int]) -> list[str]:
-    listed = ", ".join(map(str, numbers))
-    return [
-        f"exported {name} version{'s' if len(numbers) != 1 else ''} {listed} to {base}",
-        f"serve it with: tensorflow_model_server --model_name={name} "
-        f"--model_base_path={base.resolve()}",
-    ]
+def exported(tree: ServingTree) -> list[str]:
+    lines = []
+    for model in tree.models:
+        listed = ", ".join(map(str, model.versions))
+        labels = ", ".join(f"{alias}={n}" for alias, n in sorted(model.labels.items()))
+        lines.append(
+            f"exported {model.name} version{'s' if len(model.versions) != 1 else ''} {listed} "
+            f"to {model.base_path}" + (f" (labels {labels})" if labels else "")
+        )
+    lines += [f"skipped {name}: {why}" for name, why in sorted(tree.skipped.items())]
+    lines.append(f"serve with: tensorflow_model_server --model_config_file={tree.config.resolve()}")
+    return lines

@@ -16,12 +16,22 @@ from registry import __version__
 from registry.archives.limits import ArchiveLimits
 from registry.client.downloads import extract_response, save_verified
 from registry.client.errors import (
+    Conflict,
     ConversionFailed,
     Refused,
     RegistryUnavailable,
     WaitTimedOut,
     error_from_response,
     transport_failure,
+)
+from registry.client.serving import (
+    CONFIG_NAME,
+    ServedModel,
+    ServingTree,
+    model_server_config,
+    parse_labels,
+    refuse_existing,
+    write_config,
 )
 from registry.client.uploads import Progress, file_field, file_sha256, model_field
 from registry.settings import Settings
@@ -158,6 +168,15 @@ class RegistryClient:
         return self._json("GET", f"/artifacts/{_path(sha256.lower())}")
 
     # --- writing --------------------------------------------------------------------------
+
+    def set_readme(self, name: str, markdown: str) -> dict:
+        """Set the model's card (markdown, at most 256 KiB); returns the model."""
+        return self._json(
+            "PUT",
+            f"/models/{_path(name, 'readme')}",
+            content=markdown.encode(),
+            headers={"Content-Type": "text/markdown; charset=utf-8"},
+        )
 
     def create_model(self, name: str, description: str = "", tags: dict | None = None) -> dict:
         body = {"name": name, "description": description, "tags": tags or {}}
@@ -343,12 +362,14 @@ class RegistryClient:
         versions: Iterable[int | str] = (),
         progress: Progress | None = None,
         limits: ArchiveLimits | None = None,
-    ) -> list[int]:
+    ) -> ServedModel:
         """Unpack the SavedModels of the chosen versions into `dest` in TF Serving's layout,
         `dest/NAME/<version>/saved_model.pb, variables/...`, as the export streams in.
 
-        Returns the version numbers exported. Existing files are never overwritten (the
-        export is refused and what it unpacked removed).
+        With no aliases or versions named, every version an alias of the model names. Returns
+        what was exported: the versions, and the aliases among them as version labels.
+        Existing files are never overwritten (the export is refused and what it unpacked
+        removed).
         """
         params = [("alias", a) for a in aliases] + [("version", str(v)) for v in versions]
         path = f"/models/{_path(name, 'serving')}"
@@ -356,7 +377,48 @@ class RegistryClient:
         with closing(self.request("GET", path, params=params, stream=True)) as response:
             extract_response(response, Path(dest), limits, progress)
             listed = response.headers.get("Registry-Versions", "")
-        return [int(n) for n in listed.split(",") if n.strip().isdigit()]
+            labels = parse_labels(response.headers.get("Registry-Version-Labels", ""))
+        numbers = [int(n) for n in listed.split(",") if n.strip().isdigit()]
+        return ServedModel(name, Path(dest) / name, numbers, labels)
+
+    def export_serving_config(
+        self,
+        names: Iterable[str],
+        dest: str | Path,
+        *,
+        aliases: Iterable[str] = (),
+        versions: Iterable[int | str] = (),
+        serving_root: Path | None = None,
+        skip_unservable: bool = False,
+        progress: Progress | None = None,
+    ) -> ServingTree:
+        """Export each named model (see `export_serving`) into `dest`, then write
+        `dest/models.config`: TF Serving's model config naming them all, with their aliases
+        as version labels. Refused before any download if `dest/models.config` exists.
+
+        `skip_unservable` leaves out (and lists) a model whose versions have no SavedModel
+        (a .tflite upload, a conversion not finished) instead of refusing the whole export.
+        """
+        config = Path(dest) / CONFIG_NAME
+        refuse_existing(config)
+        tree = ServingTree(config, [])
+        for name in names:
+            try:
+                tree.models.append(
+                    self.export_serving(
+                        name, dest, aliases=aliases, versions=versions, progress=progress
+                    )
+                )
+            except Conflict as refused:
+                if not skip_unservable:
+                    raise
+                tree.skipped[name] = refused.detail
+        write_config(config, model_server_config(tree.models, serving_root))
+        return tree
+
+    def labelled_models(self) -> list[str]:
+        """The names of the models that have at least one alias (what `--all` exports)."""
+        return [model["name"] for model in self.models() if model["aliases"]]
 
 
 def _jobs_summary(version: dict) -> str:

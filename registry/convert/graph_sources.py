@@ -1,7 +1,7 @@
 """Uploads that are TF1 graphs: a graph checkpoint (.meta + .index + .data) and a frozen .pb.
 
 Both name their inputs and outputs by node names; outputs are given (option output_nodes)
-or detected (graphs.detect_outputs), inputs are given (input_nodes) or are the placeholders
+or detected (outputs.detect_outputs), inputs are given (input_nodes) or are the placeholders
 the outputs depend on.
 """
 
@@ -23,6 +23,7 @@ from registry.convert.control_inputs import (
 )
 from registry.convert.failures import explain
 from registry.convert.freezing import FrozenGraph, freeze_session, prune_graph, with_constants
+from registry.convert.outputs import detect_outputs
 from registry.convert.runners import SessionRunner
 from registry.convert.signatures import Endpoint, signature_dict, tensor_endpoint
 
@@ -52,11 +53,13 @@ def resolve_endpoints(
     input_constants takes inputs out of the data inputs (control_inputs.py).
     """
     output_names = options.get("output_nodes")
+    inferred = None
     if output_names:
         graphs.require_nodes(graph_def, output_names, "output node")
         output_names = [_endpoint_name(n) for n in output_names]
     else:
-        output_names = graphs.detect_outputs(graph_def, collection_keys)
+        inferred = detect_outputs(graph_def, collection_keys)
+        output_names = inferred.nodes
     input_names = options.get("input_nodes")
     if input_names:
         graphs.require_nodes(graph_def, input_names, "input node")
@@ -86,6 +89,8 @@ def resolve_endpoints(
     inputs, constants = split_constant_inputs([endpoint(n) for n in input_names], options)
     outputs = [endpoint(n) for n in output_names]
     used: dict[str, Any] = {"output_nodes": output_names, "input_nodes": [e.name for e in inputs]}
+    if inferred is not None:
+        used["outputs_inferred"] = inferred.how
     if constants:
         used["input_constants"] = constants_used(constants)
     return inputs, outputs, constants, used

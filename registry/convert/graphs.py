@@ -1,7 +1,7 @@
-"""GraphDef surgery and inspection: output detection, name checks, renames, the recursion guard.
+"""GraphDef surgery and inspection: traversals, name checks, renames, the recursion guard.
 
-Works on GraphDef protos only, so it never runs a graph. Output detection is the heuristic
-described in `detect_outputs`.
+Works on GraphDef protos only, so it never runs a graph. Output detection, which builds on
+these, is in `outputs.py`.
 """
 
 from __future__ import annotations
@@ -15,45 +15,6 @@ from registry.convert.contract import ConversionError
 PLACEHOLDER_OPS = {"Placeholder", "PlaceholderV2"}
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
 
-# Ops that are never a model output: bookkeeping, variables, checkpointing, control.
-_EXCLUDED_OPS = {
-    "NoOp",
-    "Const",
-    *VARIABLE_OPS,
-    *PLACEHOLDER_OPS,
-    "PlaceholderWithDefault",
-    "SaveV2",
-    "RestoreV2",
-    "SaveSlices",
-    "RestoreSlice",
-    "MergeV2Checkpoints",
-    "ShardedFilename",
-    "StringJoin",
-    "VarIsInitializedOp",
-    "IsVariableInitialized",
-    "Assert",
-    "Print",
-    "PrintV2",
-    "MergeSummary",
-    "ScalarSummary",
-    "HistogramSummary",
-    "ImageSummary",
-    "AudioSummary",
-    "TensorSummary",
-    "TensorSummaryV2",
-    "WriteSummary",
-    "ReadVariableOp",
-}
-_EXCLUDED_OP_PREFIXES = ("Apply", "ResourceApply", "Assign", "ResourceSparseApply", "SparseApply")
-# First name-scope components of checkpointing, initialisation, summaries and training.
-_EXCLUDED_SCOPE = re.compile(
-    r"^(save(_\d+)?|init(_\d+)?|init_all_tables|report_uninitialized_\w*|gradients(_\d+)?"
-    r"|summaries|summary|global_step|training|optimizer|\w*Optimizer|GradientDescent|Adam(_\d+)?"
-    r"|Momentum|RMSProp|Adagrad\w*|Ftrl|beta[12]_power)$"
-)
-_TRAINING_OP_PREFIXES = ("Apply", "ResourceApply", "ResourceSparseApply", "SparseApply")
-_LIKELY_OUTPUT_OPS = {"Softmax", "Sigmoid", "ArgMax", "LogSoftmax"}
-_LIKELY_OUTPUT_NAME = re.compile(r"(logit|prob|pred|output|score)", re.IGNORECASE)
 # What TensorFlow accepts as a node name.
 _NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 
@@ -135,72 +96,6 @@ def require_nodes(graph_def, names: Iterable[str], what: str) -> None:
         close = difflib.get_close_matches(node_of(name), existing, n=5, cutoff=0.5)
         hint = f"; closest node names: {', '.join(close)}" if close else ""
         raise ConversionError(f"{what} {name!r} is not a node of the graph{hint}")
-
-
-def _excluded(node) -> bool:
-    if node.op in _EXCLUDED_OPS or node.op.startswith(_EXCLUDED_OP_PREFIXES):
-        return True
-    first = node.name.split("/", 1)[0]
-    return bool(_EXCLUDED_SCOPE.match(first)) or "global_step" in node.name.split("/")
-
-
-def is_training_graph(graph_def, collection_keys: Iterable[str] = ()) -> bool:
-    """Whether the graph holds an optimizer: then its sinks are the loss, not the outputs."""
-    if "train_op" in set(collection_keys):
-        return True
-    return any(n.op.startswith(_TRAINING_OP_PREFIXES) for n in graph_def.node)
-
-
-def _format_choice(names: list[str]) -> str:
-    return f"output_nodes={','.join(names)}"
-
-
-def detect_outputs(graph_def, collection_keys: Iterable[str] = ()) -> list[str]:
-    """The graph's output nodes, found without being told.
-
-    Candidates are the sinks (nodes no other node consumes) left after dropping
-    checkpointing, initialisation, summary, training and global_step nodes, constants,
-    variables and placeholders, and nodes that do not depend on any placeholder (an output
-    is computed from the inputs). One candidate is the output. Several are all taken when
-    they are siblings in one name scope (a multi-head model such as head/logits,
-    head/probs); candidates spread over unrelated scopes are more often a stray metric or
-    debug node, so that is ambiguous and raises, listing them. A graph with optimizer ops
-    raises too: its sinks are the loss, and the real outputs feed it.
-    """
-    by_name = nodes_by_name(graph_def)
-    consumed = consumed_nodes(graph_def)
-    fed = downstream_of(graph_def, placeholders(graph_def))
-    candidates = [
-        node.name
-        for node in graph_def.node
-        if node.name not in consumed and node.name in fed and not _excluded(node)
-    ]
-    if is_training_graph(graph_def, collection_keys):
-        likely = [
-            n.name
-            for n in graph_def.node
-            if not _excluded(n)
-            and (n.op in _LIKELY_OUTPUT_OPS or _LIKELY_OUTPUT_NAME.search(n.name.split("/")[-1]))
-        ][:8]
-        hint = f" Likely outputs: {', '.join(likely)}." if likely else ""
-        raise ConversionError(
-            "the graph is a training graph (it has optimizer ops), so its unconsumed nodes "
-            f"({', '.join(candidates) or 'none'}) are the loss or metrics, not the model's "
-            f"outputs.{hint} Pass output_nodes, e.g. {_format_choice(likely[:2] or ['name'])}"
-        )
-    if not candidates:
-        raise ConversionError(
-            "found no output node (no unconsumed node computed from the inputs); pass "
-            "output_nodes with the names of the nodes to export"
-        )
-    scopes = {name.rsplit("/", 1)[0] if "/" in name else "" for name in candidates}
-    if len(candidates) == 1 or (len(scopes) == 1 and "" not in scopes):
-        return candidates
-    listed = ", ".join(f"{c} ({by_name[c].op})" for c in candidates)
-    raise ConversionError(
-        f"cannot tell which nodes are the outputs: candidates {listed}. Pass output_nodes with "
-        f"the ones to export, e.g. {_format_choice(candidates)}"
-    )
 
 
 def check_function_recursion(graph_def, what: str = "the graph") -> None:

@@ -36,7 +36,10 @@ class Model(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
+    # The model card (markdown). Taken from the newest upload's assets.extra/README.md, whose
+    # number is kept here, until set by hand (then NULL: uploads no longer replace it).
     description: Mapped[str] = mapped_column(Text, default="")
+    description_from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The last version number handed out; bumped under a row lock so numbers never repeat or skip.
     last_version_number: Mapped[int] = mapped_column(Integer, default=0)
@@ -72,6 +75,8 @@ class ModelVersion(Base):
     compatibility: Mapped[list[Any] | None] = mapped_column(nullable=True)
     # Conversion options given at upload: output_nodes, input_nodes, input_shapes, targets.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Output nodes found in the graph because none were given, and how: {output_nodes, how}.
+    inferred_outputs: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(128), default="anonymous")

@@ -278,6 +278,9 @@ def build_frozen_graph(directory: str | Path) -> Sample:
         output_names=["block/out"],
         inputs={"in": x},
         expected=expected,
+        # Named, as most uploads name them: finding outputs is the ambiguous and training
+        # samples' part, and it adds a describe job before the conversions.
+        options={"output_nodes": ["block/out"]},
     )
 
 
@@ -428,6 +431,47 @@ def build_keep_prob_checkpoint(directory: str | Path) -> Sample:
         inputs={"features": x},
         expected={"out/logits": out},
         options={"output_nodes": ["out/logits"]},
+    )
+
+
+def build_training_checkpoint(directory: str | Path) -> Sample:
+    """A TF1 checkpoint saved mid-training: its graph still holds the loss and an optimizer.
+
+    features[?,4] -> mlp/hidden (ReLU) -> mlp/score; loss: sparse softmax cross-entropy of
+    mlp/score against the int `labels` placeholder, minimised by Adam (its slots saved too).
+    No output_nodes in `options`: the output is to be found as what feeds the loss.
+    """
+    tf = _tf()
+    v1 = tf.compat.v1
+    ckpt_dir = Path(directory) / "train"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    x = _rng(21).standard_normal((3, 4)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        features = v1.placeholder(tf.float32, [None, 4], name="features")
+        labels = v1.placeholder(tf.int32, [None], name="labels")
+        global_step = v1.train.get_or_create_global_step()
+        init = v1.glorot_uniform_initializer(seed=22)
+        with v1.variable_scope("mlp"):
+            w1 = v1.get_variable("w1", [4, 8], initializer=init)
+            w2 = v1.get_variable("w2", [8, 3], initializer=init)
+            score = tf.identity(tf.matmul(tf.nn.relu(tf.matmul(features, w1)), w2), name="score")
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, score)
+        train = v1.train.AdamOptimizer(0.01).minimize(loss, global_step=global_step)
+        saver = v1.train.Saver()
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(3):
+                sess.run(train, {features: x, labels: [0, 1, 2]})
+            saver.save(sess, str(ckpt_dir / "model.ckpt"), global_step=global_step)
+            out = sess.run(score, {features: x})
+    return Sample(
+        kind="checkpoint",
+        path=Path(directory),
+        input_names=["features"],
+        output_names=["mlp/score"],
+        inputs={"features": x},
+        expected={"mlp/score": out},
     )
 
 
@@ -643,6 +687,7 @@ MODEL_BUILDERS = {
     "lstm": functools.partial(build_recurrent_keras, layer="LSTM"),
     "gru": functools.partial(build_recurrent_keras, layer="GRU"),
     "keep_prob": build_keep_prob_checkpoint,
+    "training": build_training_checkpoint,
     "is_training": build_is_training_graph,
     "tf_example": build_example_parsing_savedmodel,
     "outlier": build_outlier_weight_keras,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from registry.domain.ledger import audit
@@ -29,6 +30,9 @@ blueprint = Blueprint(
 )
 # Pages anyone may open: signing in, and the files the pages load.
 OPEN_ENDPOINTS = frozenset({"web.sign_in", "web.static", "web.home"})
+# Model cards are written by any user with `write`: raw HTML in them stays text, and
+# markdown-it refuses links to javascript:, vbscript:, file: and data: URLs.
+CARD_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 @blueprint.before_request
@@ -92,6 +96,12 @@ def shape(dims: list | None) -> str:
     if dims is None:
         return "unknown"
     return "[" + ", ".join("?" if d is None or d < 0 else str(d) for d in dims) + "]"
+
+
+@blueprint.app_template_filter("markdown")
+def markdown(text: str) -> Markup:
+    """A model card as HTML, safe to put in a page (see CARD_MARKDOWN)."""
+    return Markup(CARD_MARKDOWN.render(text))
 
 
 def register(app: Flask) -> None:

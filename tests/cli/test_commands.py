@@ -74,12 +74,12 @@ def test_missing_things_exit_2_with_the_problem_detail_on_stderr(registry, model
 
 def test_usage_errors_exit_1(registry, model_name, tmp_path):
     no_kind = registry_cli(registry, "fetch", f"{model_name}@1", "-o", str(tmp_path / "x"))
-    nothing_named = registry_cli(registry, "export-serving", model_name, "-o", str(tmp_path))
+    nothing_named = registry_cli(registry, "export-serving", "-o", str(tmp_path))
     no_such_path = registry_cli(registry, "upload", model_name, str(tmp_path / "missing"))
 
     assert (no_kind.exit_code, nothing_named.exit_code, no_such_path.exit_code) == (1, 1, 1)
     assert "--kind" in no_kind.stderr
-    assert "--alias production" in nothing_named.stderr
+    assert "NAME, --model NAME... or --all" in nothing_named.stderr
 
 
 def test_unreachable_registry_exits_5():
@@ -130,7 +130,7 @@ def test_export_serving_writes_the_model_base_path_layout(registry, model_name, 
     )
 
     assert exported.exit_code == 0, exported.output
-    assert json.loads(exported.stdout)["versions"] == [1]
+    assert json.loads(exported.stdout)["models"][0]["versions"] == [1]
     assert files_under(tmp_path / "out" / model_name / "1") == files_under(directory)
     assert refused.exit_code == 3 and "SavedModel" in refused.stderr
 

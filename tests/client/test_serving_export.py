@@ -47,7 +47,8 @@ def test_export_lays_out_each_version_under_name_and_number(
     )
 
     base = tmp_path / "serving" / model_name
-    assert exported == [1, 2]
+    assert exported.versions == [1, 2]
+    assert exported.labels == {"production": 2}
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
     assert files_under(base / "1") == files_under(first)  # re-rooted, README.md left out
     assert files_under(base / "2") == files_under(second)
@@ -87,12 +88,24 @@ def test_version_without_a_savedmodel_is_a_conflict_naming_why(client, model_nam
     assert not (tmp_path / "serving" / model_name).exists()
 
 
-def test_unknown_alias_is_not_found_and_no_choice_is_a_bad_request(
+def test_no_choice_exports_every_aliased_version_with_its_labels(
+    client, model_name, two_versions, tmp_path
+):
+    client.set_alias(model_name, "staging", 1, force=True)
+
+    exported = client.export_serving(model_name, tmp_path / "serving")
+
+    assert exported.versions == [1, 2]
+    assert exported.labels == {"production": 2, "staging": 1}
+
+
+def test_unknown_alias_is_not_found_and_no_choice_without_aliases_is_a_bad_request(
     registry, client, model_name, two_versions, tmp_path
 ):
     with pytest.raises(NotFound, match="staging"):
         client.export_serving(model_name, tmp_path / "serving", aliases=["staging"])
-    with pytest.raises(BadRequest, match=r"\?alias=production"):
+    client.remove_alias(model_name, "production")
+    with pytest.raises(BadRequest, match=r"no aliases.*\?alias=production"):
         client.export_serving(model_name, tmp_path / "serving")
     response = requests.get(
         serving_url(registry, model_name), params={"version": "two"}, headers=auth(registry)

@@ -1,6 +1,7 @@
 """The catalog: models, their versions and aliases, uploads, stored artifacts and lineage.
 
 - `models`: create, find and list models; resolve a version by number, alias or `latest`;
+- `cards`: a model's card (markdown), set by hand or from an upload's README.md;
 - `uploads`: an uploaded blob checked and recorded as a new version with its jobs
   (`create_version`, `UploadOptions`, `write_blob`);
 - `aliases`: `set_alias` (gated by the version's checks and by signature compatibility),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import find_named
 from registry.db.models import Alias, Model, ModelVersion
+from registry.domain.catalog.cards import check_card_size
 from registry.domain.ledger import audit
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
 from registry.errors import Gone, InvalidRequest, ModelNotFound, VersionNotFound
@@ -72,6 +73,7 @@ def create_model(
     actor: str = "anonymous",
 ) -> Model:
     validate_name("model", name)
+    check_card_size(len(description.encode()))
     existing = session.scalar(select(Model).where(Model.name == name))
     if existing is not None and existing.deleted_at is not None:
         raise ModelExists(

@@ -48,6 +48,7 @@ class ServedVersion:
 class ServingExport:
     model: str
     versions: tuple[ServedVersion, ...]
+    labels: dict[str, int]  # alias -> version number, for the aliases whose version it holds
 
     @property
     def numbers(self) -> list[int]:
@@ -55,16 +56,21 @@ class ServingExport:
 
 
 def plan_export(session: Session, model_name: str, refs: list[str]) -> ServingExport:
-    """The versions `refs` (numbers, aliases, `latest`) name, each once, by number.
+    """The versions `refs` (numbers, aliases, `latest`) name, each once, by number; no refs
+    means every version an alias of the model names.
 
-    Raises ModelNotFound / VersionNotFound for what does not exist, and NoSavedModel for a
-    version without a SavedModel artifact, before a byte of the export is written.
+    Raises ModelNotFound / VersionNotFound for what does not exist, InvalidRequest for no refs
+    and no aliases, and NoSavedModel for a version without a SavedModel artifact, before a
+    byte of the export is written.
     """
+    model = catalog.get_model(session, model_name)
+    if not refs:
+        refs = [alias.name for alias in model.aliases]
     if not refs:
         raise InvalidRequest(
-            "name the versions to export: ?alias=production and/or ?version=3 (repeatable)"
+            f"model {model.name!r} has no aliases: name the versions to export with "
+            "?alias=production and/or ?version=3 (repeatable)"
         )
-    model = catalog.get_model(session, model_name)
     chosen: dict[int, ServedVersion] = {}
     for ref in refs:
         version = catalog.resolve_version(session, model, ref)
@@ -77,7 +83,12 @@ def plan_export(session: Session, model_name: str, refs: list[str]) -> ServingEx
         chosen[version.number] = ServedVersion(version.number, artifact, root or "")
     for served in chosen.values():
         session.expunge(served.artifact)
-    return ServingExport(model.name, tuple(chosen[n] for n in sorted(chosen)))
+    labels = {
+        alias.name: alias.version.number
+        for alias in model.aliases
+        if alias.version.number in chosen
+    }
+    return ServingExport(model.name, tuple(chosen[n] for n in sorted(chosen)), labels)
 
 
 def _savedmodel_of(version: ModelVersion) -> Artifact:

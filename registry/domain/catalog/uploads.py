@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from registry.archives.limits import ArchiveLimits
 from registry.db.models import Artifact, ModelVersion
 from registry.domain import jobs
+from registry.domain.catalog import cards
 from registry.domain.catalog import models as catalog
 from registry.domain.catalog.compatibility import plan_comparisons
 from registry.domain.inspection.detection import detect_upload
@@ -220,8 +221,10 @@ def create_version(
             "tags": version.tags,
         },
     )
-    # A .tflite source still gets one job: describing its signature in a worker.
-    for target in targets or [DESCRIBE]:
+    cards.card_from_upload(session, version, detected.model_card)
+    # A .tflite source still gets one job: describing its signature in a worker. So does a
+    # graph without output_nodes: its outputs are found once, then it is converted with them.
+    for target in [DESCRIBE] if not targets or jobs.outputs_to_find(version) else targets:
         jobs.queue_job(session, version, target, actor)
     session.flush()
     return version
@@ -230,8 +233,13 @@ def create_version(
 def rerun_conversions(
     session: Session, version: ModelVersion, requested: list[str] | None, actor: str
 ) -> None:
-    """Queue a version's conversions again: the requested targets, or its planned ones."""
+    """Queue a version's conversions again: the requested targets, or its planned ones.
+
+    A version whose outputs were never found is described again first (see `record_upload`).
+    """
     planned = plan_targets(version.source_kind, [])
+    if jobs.outputs_to_find(version):
+        planned, requested = [], None
     targets = requested or planned or [DESCRIBE]
     allowed = set(planned) | set(OPTIONAL_TARGETS) if planned else {DESCRIBE}
     if not isinstance(targets, list) or any(t not in allowed for t in targets):

@@ -32,6 +32,7 @@ from registry.errors import (
     UnsupportedFormat,
     UploadRejected,
 )
+from registry.vocabulary import MODEL_CARD_MAX_BYTES, MODEL_CARD_MEMBER
 
 __all__ = [
     "FILE_KINDS",
@@ -81,6 +82,8 @@ class DetectedUpload:
     root: str  # for archives: the member directory holding the model ("" = top level)
     checkpoint_prefix: str | None  # e.g. "model.ckpt-1000", relative to root
     members: tuple[str, ...] = field(default=())  # archives: regular-file members, sorted
+    # A SavedModel's assets.extra/README.md, when it has one within MODEL_CARD_MAX_BYTES.
+    model_card: str | None = None
 
 
 def sniff_packaging(head: bytes, filename: str) -> str:
@@ -144,6 +147,8 @@ def detect_upload(
 
 
 def _probe_size(name: str) -> int:
+    if name == MODEL_CARD_MEMBER or name.endswith(f"/{MODEL_CARD_MEMBER}"):
+        return MODEL_CARD_MAX_BYTES + 1  # one byte more tells a card that is too large
     base = posixpath.basename(name)
     if base == "checkpoint":
         return STATE_HEAD_BYTES
@@ -226,6 +231,17 @@ def _is_keras_zip(scan: ArchiveScan) -> bool:
     return "config.json" in top and bool(top & {"model.weights.h5", "metadata.json"})
 
 
+def _model_card(scan: ArchiveScan, root: str) -> str | None:
+    """The SavedModel's README.md from assets.extra/; a card too large is left out."""
+    name = posixpath.join(root, MODEL_CARD_MEMBER)
+    if name not in scan.files:
+        return None
+    head = scan.probe(name).head
+    if len(head) > MODEL_CARD_MAX_BYTES:
+        return None
+    return head.decode("utf-8", errors="replace")
+
+
 def _detect_archive(scan: ArchiveScan, packaging: str, declared: str) -> DetectedUpload:
     files = [f for f in scan.files if not _is_junk(f)]
     saved = sorted(
@@ -235,7 +251,8 @@ def _detect_archive(scan: ArchiveScan, packaging: str, declared: str) -> Detecte
         listed = ", ".join(f"'{show(d or '.')}'" for d in saved)
         raise UploadRejected(f"the archive holds several SavedModels ({listed}); upload one")
     if saved and declared in ("auto", "savedmodel"):
-        return DetectedUpload("savedmodel", packaging, saved[0], None, scan.files)
+        card = _model_card(scan, saved[0])
+        return DetectedUpload("savedmodel", packaging, saved[0], None, scan.files, card)
     if declared == "savedmodel":
         raise UnsupportedFormat(
             "format 'savedmodel' was declared, but the archive has no saved_model.pb"

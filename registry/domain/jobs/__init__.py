@@ -4,10 +4,13 @@ status a version takes from its jobs.
 - `queue`: the job lifecycle (`queue_job`, `claim`, `renew_lease`, `held_attempt`,
   `finish`, `fail`, `defer`, `requeue`, `stranded`), jobs sent after commit, and a version's status
   (`refresh_version_status`, `version_problems`);
+- `found_outputs`: a graph uploaded without output_nodes is described once to find them,
+  then converted with them (`outputs_to_find`);
 - `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`);
 - `statistics`: figures about jobs for `/metrics` and the job log lines.
 """
 
+from registry.domain.jobs.found_outputs import outputs_to_find
 from registry.domain.jobs.queue import (
     claim,
     defer,
@@ -49,6 +52,7 @@ __all__ = [
     "send_after_commit",
     "take_jobs_to_send",
     "mark_dispatched",
+    "outputs_to_find",
     "queue_job",
     "record_job_event",
     "record_signature",

@@ -28,7 +28,7 @@ def queue_job(
     job = ConversionJob(
         version=version,
         target_kind=target_kind,
-        options=dict(version.options if options is None else options),
+        options=dict(conversion_options(version) if options is None else options),
         created_by=actor,
     )
     session.add(job)
@@ -36,6 +36,12 @@ def queue_job(
     record_job_event(session, job, "job.queued", {"options": job.options})
     send_after_commit(session, job)
     return job
+
+
+def conversion_options(version: ModelVersion) -> dict:
+    """The version's options, with the output nodes found in its graph when none were given."""
+    found = version.inferred_outputs
+    return {**version.options, "output_nodes": found["output_nodes"]} if found else version.options
 
 
 def send_after_commit(session: Session, job: ConversionJob) -> None:

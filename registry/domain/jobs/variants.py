@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion
+from registry.domain.jobs.found_outputs import outputs_to_find, record_found_outputs
 from registry.domain.jobs.queue import record_job_event
 from registry.domain.ledger.audit import json_native
 
@@ -101,5 +102,8 @@ def reuse_variant(
 
 
 def record_signature(session: Session, version: ModelVersion, signature: dict[str, Any]) -> None:
-    """A described upload's signature (a .tflite source is read, not converted)."""
+    """A described upload's signature (a .tflite source is read, not converted; a graph
+    without output_nodes is described first, to find its outputs)."""
     version.signature = signature
+    if outputs_to_find(version):
+        record_found_outputs(session, version, signature.get("options") or {})
