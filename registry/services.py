@@ -40,6 +40,10 @@ class JobQueue(Protocol):
         broker took (the rest are left for the sweep). Never raises for a broker that is down
         or slow, and returns within a bounded time."""
 
+    def waiting(self) -> int | None:
+        """How many messages wait in the broker's queue, within a bounded time; None when the
+        broker does not answer."""
+
     def check(self) -> None:
         """Connect to the broker once, within a bounded time; raises if it does not answer."""
 
