@@ -68,18 +68,27 @@ class Figure:
         return self.worker_cpu / self.jobs * 1000
 
 
-def group_cpu_seconds(groups: list[int]) -> float:
-    """CPU time (user + system, own and reaped children's) of every process in the groups."""
-    ticks = 0
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU time (user + system, own and reaped children's) of the processes `roots` and all
+    their descendants (a worker's pool processes, and their converters in sessions of their
+    own)."""
+    stats = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:  # ended meanwhile
             continue
+        # After the command in parentheses: state, ppid, ...; utime stime cutime cstime are
+        # fields 12-15 counted from the state.
         fields = text[text.rindex(")") + 2 :].split()
-        # After the command: state ppid pgrp ...; utime stime cutime cstime are 12-15.
-        if int(fields[2]) in groups:
-            ticks += sum(int(value) for value in fields[11:15])
+        stats[int(stat.parent.name)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))
+    tree = set(roots)
+    while True:
+        children = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
+        if not children:
+            break
+        tree |= children
+    ticks = sum(stats[pid][1] for pid in tree if pid in stats)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -167,14 +176,14 @@ class Bench:
             counts = self.wait_until(
                 first, lambda c: c["dispatched"] == c["jobs"], "the backlog to be sent", 120
             )
-            started, cpu_before = time.monotonic(), group_cpu_seconds(groups)
+            started, cpu_before = time.monotonic(), tree_cpu_seconds(groups)
             for group in groups:
                 os.killpg(group, signal.SIGCONT)
             counts = self.wait_until(
                 first, lambda c: c["ended"] == c["jobs"], "the backlog", BACKLOG_TIMEOUT_SECONDS
             )
             seconds = time.monotonic() - started
-            cpu = group_cpu_seconds(groups) - cpu_before
+            cpu = tree_cpu_seconds(groups) - cpu_before
         return Figure(label, workers, kind, counts["jobs"], seconds, counts["failed"], cpu)
 
     def _warm(self, workers: int) -> None:
