@@ -32,20 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import redis
 import requests
 from sqlalchemy import Engine, create_engine, text
 
 from bench.stack import ROOT, Stack, production_stack
+from registry.testing import brokers
 from registry.testing.tf_samples import Sample, build_frozen_graph, build_small_tflite
 
 REQUEST_TIMEOUT_SECONDS = 60
 BACKLOG_TIMEOUT_SECONDS = 900
 UPLOAD_THREADS = 8
-# The tests' convention for sharing Redis: a database 1-15 is leased under a key in database
-# 0, so neither the tests nor another benchmark's workers take this run's jobs.
-BROKER_LEASE_KEY = "tf-registry-tests:broker-db:{}"
-REDIS = "redis://127.0.0.1:6379"
 
 
 @dataclass
@@ -254,16 +250,13 @@ def unpack_commit(revision: str, into: Path) -> Path:
 
 @contextmanager
 def leased_broker() -> Iterator[str]:
-    leases = redis.Redis.from_url(f"{REDIS}/0", socket_timeout=5)
-    for db in range(15, 0, -1):
-        if leases.set(BROKER_LEASE_KEY.format(db), os.getpid(), nx=True, ex=3600):
-            redis.Redis.from_url(f"{REDIS}/{db}", socket_timeout=5).flushdb()
-            try:
-                yield f"{REDIS}/{db}"
-            finally:
-                leases.delete(BROKER_LEASE_KEY.format(db))
-            return
-    raise SystemExit("every Redis database 1-15 is leased")
+    """A Redis database of this run's own: no test's or other benchmark's worker takes its
+    jobs."""
+    db = brokers.lease_database()
+    try:
+        yield brokers.database_url(db)
+    finally:
+        brokers.release_database(db)
 
 
 def main() -> None:

@@ -98,7 +98,7 @@ def test_backlog_older_than_the_lease_is_sent_once_and_all_of_it_runs(
 
     # The broker restarts without persistence: its messages are gone. One sweep sees its
     # queue empty, the next sends what no worker claimed meanwhile.
-    redis.Redis.from_url(registry.settings.broker_url).flushdb()
+    redis.Redis.from_url(registry.settings.broker_url, socket_timeout=5).flushdb()
     resent_after_loss = [sweeper.sweep(), sweeper.sweep(), sweeper.sweep()]
 
     worker = WorkerProcess(registry.settings, tmp_path / "worker.log")
