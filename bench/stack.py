@@ -58,7 +58,13 @@ class Stack:
 
 
 @contextmanager
-def production_stack(scratch: Path, api_processes: int = 1, **overrides) -> Iterator[Stack]:
+def production_stack(
+    scratch: Path,
+    api_processes: int = 1,
+    # Database 0: the tests lease 1-15 for their own brokers.
+    broker_url: str = "redis://127.0.0.1:6379/0",
+    **overrides,
+) -> Iterator[Stack]:
     """A PostgreSQL schema, SeaweedFS, a Redis broker and the API under gunicorn, as compose has."""
     s3 = s3_from_env() or start_seaweedfs(scratch / "seaweedfs")
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -72,8 +78,7 @@ def production_stack(scratch: Path, api_processes: int = 1, **overrides) -> Iter
         s3_endpoint_url=s3.endpoint_url,
         s3_access_key=s3.access_key,
         s3_secret_key=s3.secret_key,
-        # Database 0: the tests lease 1-15 for their own brokers.
-        broker_url="redis://127.0.0.1:6379/0",
+        broker_url=broker_url,
         **overrides,
     )
     upgrade(settings.effective_database_url)

@@ -44,6 +44,10 @@ class JobQueue(Protocol):
     def send_deliveries(self, delivery_ids: list[int], request_id: str = "") -> list[int]:
         """Publish webhook deliveries, as `send` publishes jobs."""
 
+    def waiting(self) -> int | None:
+        """How many messages wait in the broker's queue, within a bounded time; None when the
+        broker does not answer."""
+
     def check(self) -> None:
         """Connect to the broker once, within a bounded time; raises if it does not answer."""
 

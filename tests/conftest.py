@@ -6,7 +6,6 @@ Every API test runs twice: on PostgreSQL + S3 (production) and on SQLite + a loc
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
@@ -26,16 +24,11 @@ from registry.db import upgrade
 from registry.domain.ledger import tokens
 from registry.services import Services
 from registry.settings import Settings
+from registry.testing import brokers
 from registry.testing.seaweedfs import S3Server, s3_from_env, start_seaweedfs
 from registry.wiring import build_services
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379"
-# Test runs side by side (two checkouts, CI beside a developer) must never share a broker: a
-# worker of one would take the other's jobs. Each run leases Redis databases 1-15 under keys in
-# database 0; a lease outlives a killed run by at most an hour.
-BROKER_LEASE_KEY = "tf-registry-tests:broker-db:{}"
-BROKER_LEASE_SECONDS = 3600
 # Connect and read bound of the tests' HTTP calls.
 HTTP_TIMEOUT_SECONDS = (10, 120)
 
@@ -70,22 +63,15 @@ def postgres_schema_url() -> Iterator[callable]:
 @pytest.fixture(scope="session")
 def lease_broker() -> Iterator[Callable[[], str]]:
     """Makes a broker URL on an empty Redis database that no other test run uses."""
-    leases = redis.Redis.from_url(f"{REDIS_URL}/0")
     leased: list[int] = []
 
     def lease() -> str:
-        for db in range(1, 16):
-            if leases.set(
-                BROKER_LEASE_KEY.format(db), os.getpid(), nx=True, ex=BROKER_LEASE_SECONDS
-            ):
-                leased.append(db)
-                redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
-                return f"{REDIS_URL}/{db}"
-        raise RuntimeError("every Redis database 1-15 is leased by other test runs")
+        leased.append(brokers.lease_database())
+        return brokers.database_url(leased[-1])
 
     yield lease
     for db in leased:
-        leases.delete(BROKER_LEASE_KEY.format(db))
+        brokers.release_database(db)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +37,7 @@ from registry.domain import jobs
 from registry.domain.catalog import compatibility
 from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
+from registry.domain.jobs.statistics import JobSummary
 from registry.settings import Settings
 from registry.storage import BlobNotFound, Storage, StorageError
 from registry.vocabulary import EXAMPLE_INPUTS_KIND
@@ -92,6 +94,34 @@ def cache_key(
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What an attempt needs, read in the unit of work that claimed the job."""
+
+    id: int
+    target: str
+    options: dict
+    source: Artifact
+    examples: Artifact | None
+    summary: JobSummary
+
+
+@dataclass(frozen=True)
+class Made:
+    """What an attempt made: the job's outcome, and a described upload's signature."""
+
+    outcome: dict
+    signature: dict | None = None
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """How a delivery of a job ended, and (when it claimed the job) what the job was."""
+
+    outcome: str
+    summary: JobSummary | None = None
+
+
 class JobRunner:
     """Runs conversion jobs for one worker: its converter process, storage and database."""
 
@@ -107,33 +137,54 @@ class JobRunner:
         self.settings = settings
         self.converter = converter
         self.worker_name = worker_name()
+        self.host = socket.gethostname()
+        # Read once: the installed packages do not change under a running worker.
+        self.versions = converter_versions()
 
-    def run(self, job_id: int, task_id: str = "") -> str:
-        """Run one job; returns `skipped`, `succeeded`, `failed`, `requeued`, `deferred` or
-        `superseded`.
+    def run(self, job_id: int, task_id: str = "") -> JobRun:
+        """Run one job; its outcome is `skipped`, `succeeded`, `failed`, `requeued`,
+        `deferred` or `superseded`.
 
-        Each step is one unit of work: the claim, the variant's record, the finish or the
-        failure. A requeued job is sent to the broker by the after-commit hook; a deferred
-        one by the sweep, once due.
+        Each step is one unit of work: the claim (which also reads what the attempt needs),
+        the variant's record, the finish or the failure. A requeued job is sent to the broker
+        by the after-commit hook; a deferred one by the sweep, once due.
         """
         lease = self.settings.job_lease_seconds
-        claimed = self._in_unit(
-            lambda session: jobs.claim(session, job_id, self.worker_name, lease, task_id)
-        )
-        if not claimed:
-            return "skipped"
+        claimed = self._in_unit(lambda session: self._claim(session, job_id, task_id, lease))
+        if claimed is None:
+            return JobRun("skipped")
         try:
-            return self._attempt(job_id, task_id, lease)
+            return JobRun(self._attempt(claimed, task_id, lease), claimed.summary)
         except AttemptSuperseded:
-            return "superseded"
+            return JobRun("superseded", claimed.summary)
 
-    def _attempt(self, job_id: int, task_id: str, lease: int) -> str:
+    def _claim(self, session: Session, job_id: int, task_id: str, lease: int) -> ClaimedJob | None:
+        if not jobs.claim(session, job_id, self.worker_name, lease, task_id):
+            return None
+        # Loaded by the claim (it recomputed the version's status): no further queries.
+        job = session.get(ConversionJob, job_id)
+        version = job.version
+        return ClaimedJob(
+            id=job_id,
+            target=job.target_kind,
+            options=dict(job.options),
+            source=_source_artifact(version),
+            examples=next((a for a in version.artifacts if a.kind == EXAMPLE_INPUTS_KIND), None),
+            summary=JobSummary(
+                version.model.name, version.number, job.target_kind, job.attempts, job.worker
+            ),
+        )
+
+    def _attempt(self, claimed: ClaimedJob, task_id: str, lease: int) -> str:
+        job_id = claimed.id
         try:
             with lease_kept(self.sessions, job_id, self.worker_name, lease):
-                outcome = self._convert(job_id, task_id)
+                made = self._convert(claimed, task_id)
 
             def finish(session: Session, job: ConversionJob) -> str:
-                jobs.finish(session, job, outcome)
+                if made.signature is not None:
+                    compatibility.record_signature(session, job.version, made.signature)
+                jobs.finish(session, job, made.outcome)
                 return "succeeded"
 
             return self._conclude(job_id, finish)
@@ -193,14 +244,15 @@ class JobRunner:
 
         return when_reachable(unit, self.settings.job_retry_window_seconds)
 
-    def _convert(self, job_id: int, task_id: str) -> dict:
-        with self.sessions() as session:
-            job = session.get(ConversionJob, job_id)
-            version = job.version
-            source = _source_artifact(version)
-            examples = next((a for a in version.artifacts if a.kind == EXAMPLE_INPUTS_KIND), None)
-            target, options = job.target_kind, dict(job.options)
-        versions = converter_versions()
+    def _convert(self, claimed: ClaimedJob, task_id: str) -> Made:
+        job_id, target, options, source = (
+            claimed.id,
+            claimed.target,
+            claimed.options,
+            claimed.source,
+        )
+        examples = claimed.examples
+        versions = self.versions
         inputs_sha256 = examples.sha256 if examples else None
         key = cache_key(
             source.sha256, inputs_sha256, target, _conversion_options(options), versions
@@ -210,10 +262,10 @@ class JobRunner:
             "converter_versions": versions,
             "task_id": task_id,
             "worker": self.worker_name,
-            "worker_host": socket.gethostname(),
+            "worker_host": self.host,
         }
         if target != "describe" and (reused := self._reuse(job_id, key, source)) is not None:
-            return {**outcome, **reused}
+            return Made({**outcome, **reused})
 
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.settings.work_dir) as scratch:
@@ -227,8 +279,7 @@ class JobRunner:
                 signature = self.converter.describe(
                     source.kind, str(source_path), _conversion_options(options)
                 )
-                self._record_signature(version.id, signature)
-                return {**outcome, "steps": ["describe"]}
+                return Made({**outcome, "steps": ["describe"]}, signature)
             output = scratch_dir / f"output.{target}"
             result = self.converter.convert(
                 ConversionRequest(
@@ -241,12 +292,14 @@ class JobRunner:
                 )
             )
             self._store_variant(job_id, source, target, output, result, scratch_dir)
-        return {
-            **outcome,
-            "steps": result.steps,
-            "options_used": result.options,
-            "converter_versions": {**versions, **result.converter_versions},
-        }
+        return Made(
+            {
+                **outcome,
+                "steps": result.steps,
+                "options_used": result.options,
+                "converter_versions": {**versions, **result.converter_versions},
+            }
+        )
 
     def _fetch_source(self, source: Artifact, options: dict, scratch: Path) -> Path:
         """The source as the converter wants it: a file, or an unpacked directory."""
@@ -311,12 +364,6 @@ class JobRunner:
             job = self._held(session, job_id)
             with compatibility.comparisons_settled(session, job.version):
                 return jobs.reuse_variant(session, job, earlier, source.id)
-
-    def _record_signature(self, version_id: int, signature: dict) -> None:
-        with self.sessions.begin() as session:
-            compatibility.record_signature(
-                session, session.get(ModelVersion, version_id), signature
-            )
 
 
 def when_reachable(step: Callable[[], T], window_seconds: float) -> T:

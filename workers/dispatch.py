@@ -53,6 +53,24 @@ class CeleryJobQueue:
             log.warning("broker refused %s %s, the sweep resends them: %s", task, row_ids, error)
         return sent
 
+    def waiting(self) -> int | None:
+        """Messages waiting in the broker's queue, or None if the broker did not say."""
+        try:
+            with self.celery.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT_SECONDS)
+                with connection.channel() as channel:
+                    try:
+                        queue = self.celery.conf.task_default_queue
+                        return channel.queue_declare(queue=queue, passive=True).message_count
+                    except connection.channel_errors as error:
+                        # Redis drops an emptied list; RabbitMQ has no queue before a worker.
+                        if "NOT_FOUND" in str(error):
+                            return 0
+                        raise
+        except Exception as error:  # unknown is not empty: nothing is taken for lost
+            log.warning("could not count the jobs waiting in the broker: %s", error)
+            return None
+
     def check(self) -> None:
         url = prepared_broker_url(self.settings)
         with Connection(url, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:

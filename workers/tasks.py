@@ -13,14 +13,15 @@ from celery import Task, signals
 from celery.worker.request import Request
 
 from registry.convert import Converter
-from registry.domain import jobs, webhooks
+from registry.domain import jobs
 from registry.logs import request_id_bound
 from registry.services import Services
 from registry.settings import Settings
 from registry.wiring import build_services
 from workers import webhooks as webhook_sending
 from workers.celery_app import make_celery
-from workers.conversion import JobRunner, when_reachable, worker_name
+from workers.conversion import JobRun, JobRunner, when_reachable, worker_name
+from workers.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,9 @@ def run_conversion(self, job_id: int, request_id: str = "") -> str:
         # A fresh pool process builds its services first, which needs storage and the
         # database: while they are down the job waits here, still queued.
         window = settings().job_retry_window_seconds
-        outcome = when_reachable(runner, window).run(job_id, task_id=self.request.id or "")
-        log_job(job_id, outcome, time.monotonic() - started, request_id)
-    return outcome
+        ran = when_reachable(runner, window).run(job_id, task_id=self.request.id or "")
+        log_job(job_id, ran, time.monotonic() - started, request_id)
+    return ran.outcome
 
 
 @app.task(
@@ -109,10 +110,13 @@ def deliver_webhook(delivery_id: int, request_id: str = "") -> str:
         return webhook_sending.deliver(services(), delivery_id)
 
 
-def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
+def log_job(job_id: int, ran: JobRun, seconds: float, request_id: str) -> None:
     """One JSON line per job run: which version and target, how it ended, how long it took."""
-    with services().sessions() as session:
-        summary = jobs.job_summary(session, job_id)
+    summary = ran.summary
+    if summary is None:  # a delivery that found its job taken or ended: as the job stands
+        with services().sessions() as session:
+            summary = jobs.job_summary(session, job_id)
+    outcome = ran.outcome
     fields = asdict(summary) if summary else {}
     log.info(
         "job %s %s",
@@ -128,21 +132,6 @@ def log_job(job_id: int, outcome: str, seconds: float, request_id: str) -> None:
     )
 
 
-def sweep_once(svc: Services) -> list[int]:
-    """Resend jobs whose message may be lost (broker down at upload, worker gone), and settle
-    versions whose status missed their jobs' end; send webhook deliveries due (again)."""
-    redispatch_after = svc.settings.job_lease_seconds
-    with svc.sessions.begin() as session:
-        for version in jobs.unsettled_versions(session):
-            jobs.refresh_version_status(session, version)
-        stranded = jobs.stranded(session, redispatch_after_seconds=redispatch_after)
-        deliveries = webhooks.due_deliveries(session, redispatch_after_seconds=redispatch_after)
-    svc.send_jobs(stranded)
-    if deliveries:
-        svc.send_deliveries(deliveries)
-    return stranded
-
-
 @signals.worker_process_init.connect
 def _drop_inherited_connections(**_kwargs) -> None:
     # A pool process forked after the main process used the database (its sweep, a released
@@ -155,12 +144,13 @@ def _drop_inherited_connections(**_kwargs) -> None:
 @signals.worker_ready.connect
 def _start_sweeper(**_kwargs) -> None:
     svc = services()
+    sweeper = Sweeper(svc)
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(svc.settings.sweep_interval_seconds):
             try:
-                resent = sweep_once(svc)
+                resent = sweeper.sweep()
                 if resent:
                     log.info("sweep resent jobs %s", resent)
             except Exception:  # the sweeper must outlive a database or broker outage

@@ -162,6 +162,11 @@ class ConversionJob(Base):
     # Filled in when the job ran: steps, converter versions, options actually used, reuse.
     outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When it last began waiting for the broker (queued, or requeued after a failed attempt),
+    # and when the broker took its message: the sweep sends only what the broker never got.
+    queued_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, default=utcnow
+    )
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

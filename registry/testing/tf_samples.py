@@ -284,6 +284,26 @@ def build_frozen_graph(directory: str | Path) -> Sample:
     )
 
 
+def build_small_tflite(directory: str | Path) -> Sample:
+    """A TFLite flatbuffer of one small dense layer (~1 KB): what a `describe` job reads."""
+    tf = _tf()
+    path = Path(directory) / "dense.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = _rng(7).standard_normal((4, 2)).astype(np.float32)
+
+    module = tf.Module()
+    module.dense = tf.function(
+        lambda x: {"y": tf.matmul(x, tf.constant(w))},
+        input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")],
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.dense.get_concrete_function()], module
+    )
+    path.write_bytes(converter.convert())
+    x = _rng(8).standard_normal((1, 4)).astype(np.float32)
+    return Sample(kind="tflite", path=path, input_names=["x"], output_names=["y"], inputs={"x": x})
+
+
 def build_ambiguous_graph(directory: str | Path) -> Sample:
     """A frozen GraphDef with two unconsumed nodes in unrelated scopes: model/out, debug/mean."""
     tf = _tf()
@@ -678,6 +698,7 @@ BUILDERS = {
     "tf2_checkpoint": build_tf2_object_checkpoint,
     "truncated": build_truncated_checkpoint,
     "recursive": build_recursive_graphdef,
+    "small_tflite": build_small_tflite,
 }
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
 from registry.domain.ledger import audit
@@ -101,7 +102,9 @@ def claim(
         )
     ).rowcount
     if claimed:
-        job = session.get(ConversionJob, job_id)
+        job = session.scalars(
+            _with_version(select(ConversionJob)).where(ConversionJob.id == job_id)
+        ).one()
         details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
         record_job_event(session, job, "job.started", details)
         refresh_version_status(session, job.version)
@@ -120,7 +123,16 @@ def renew_lease(session: Session, job_id: int, worker: str, lease_seconds: int) 
 def held_attempt(session: Session, job_id: int, worker: str) -> ConversionJob | None:
     """The job, locked, while `worker` still runs it; None once it ended or another worker
     took it over (its lease ran out while this one could not reach the database)."""
-    return session.scalar(select(ConversionJob).where(_held_by(job_id, worker)).with_for_update())
+    return session.scalar(
+        _with_version(select(ConversionJob))
+        .where(_held_by(job_id, worker))
+        .with_for_update(of=ConversionJob)
+    )
+
+
+def _with_version(statement: Select) -> Select:
+    """Jobs read with their version and model in the same query: every job step names them."""
+    return statement.options(joinedload(ConversionJob.version).joinedload(ModelVersion.model))
 
 
 def _held_by(job_id: int, worker: str) -> ColumnElement[bool]:
@@ -170,7 +182,12 @@ def fail(
     record_job_event(session, job, "job.failed", details)
     refresh_version_status(session, job.version)
     if requeue and resend:
+        # Waiting for the after-commit sender again; if it fails, the sweep sends it.
+        job.dispatched_at, job.queued_at = None, utcnow()
         send_after_commit(session, job)
+    elif requeue:
+        # The broker holds its message again from now (it redelivers a dead process's job).
+        job.dispatched_at = utcnow()
     return requeue
 
 
@@ -228,20 +245,43 @@ def requeue(session: Session, version: ModelVersion, targets: list[str], actor: 
     return job_ids
 
 
-def stranded(session: Session, redispatch_after_seconds: int) -> list[int]:
-    """Jobs whose message may be lost (never dispatched, dispatched long ago, or lease
-    expired), and deferred jobs now due."""
+def stranded(
+    session: Session,
+    *,
+    send_grace: timedelta,
+    broker_emptied_at: datetime | None = None,
+    limit: int = 500,
+) -> list[int]:
+    """Up to `limit` jobs the broker can no longer deliver, locked for the sweep to send
+    (again) and mark dispatched in this transaction; rows another sweep holds are skipped:
+
+    - queued and due, never handed to the broker (it was down, or the sender's process ended)
+      for longer than `send_grace`, so the after-commit sender had its chance;
+    - deferred and now due (nobody else sends those);
+    - running under a lease that ran out (its worker stopped renewing) and not sent since;
+    - jobs the broker took before `broker_emptied_at`, a moment (one sweep ago) its queue was
+      seen empty, that no worker has claimed since: their messages are gone (a broker
+      restarted without persistence), as one still held would have been in that queue.
+
+    A job handed to the broker and still waiting in its queue is not lost, however long the
+    queue: sending it again would only lengthen the queue it waits in.
+    """
     now = utcnow()
-    stale = now - timedelta(seconds=redispatch_after_seconds)
-    statement = select(ConversionJob.id).where(
-        or_(
-            (ConversionJob.status == "queued")
-            & _due(now)
-            & (ConversionJob.dispatched_at.is_(None) | (ConversionJob.dispatched_at < stale)),
-            (ConversionJob.status == "running") & (ConversionJob.lease_expires_at < now),
-        )
+    queued = (ConversionJob.status == "queued") & _due(now)
+    lease_ended = (ConversionJob.status == "running") & (ConversionJob.lease_expires_at < now)
+    never_sent = ConversionJob.dispatched_at.is_(None) & (
+        ConversionJob.retry_at.is_not(None) | (ConversionJob.queued_at < now - send_grace)
     )
-    return list(session.scalars(statement.order_by(ConversionJob.id)))
+    # A lease runs from its claim, after the message that claim came from was sent: a message
+    # sent after the lease ran out is the sweep's own, still on its way.
+    not_sent_since = ConversionJob.dispatched_at.is_(None) | (
+        ConversionJob.dispatched_at < ConversionJob.lease_expires_at
+    )
+    lost = [queued & never_sent, lease_ended & not_sent_since]
+    if broker_emptied_at is not None:
+        lost.append((queued | lease_ended) & (ConversionJob.dispatched_at < broker_emptied_at))
+    statement = select(ConversionJob.id).where(or_(*lost)).order_by(ConversionJob.id).limit(limit)
+    return list(session.scalars(statement.with_for_update(skip_locked=True)))
 
 
 def unsettled_versions(session: Session) -> list[ModelVersion]:
@@ -280,13 +320,14 @@ def refresh_version_status(session: Session, version: ModelVersion) -> None:
     previous = session.scalar(
         select(ModelVersion.status).where(ModelVersion.id == version.id).with_for_update()
     )
-    for relation in (ConversionJob, Artifact):
-        session.scalars(
+    for relation, collection in ((ConversionJob, "jobs"), (Artifact, "artifacts")):
+        rows = session.scalars(
             select(relation)
             .where(relation.version_id == version.id)
+            .order_by(relation.id)
             .execution_options(populate_existing=True)
         ).all()
-    session.refresh(version, ["jobs", "artifacts"])
+        set_committed_value(version, collection, rows)
     jobs = latest_jobs(version).values()
     statuses = {job.status for job in jobs}
     if statuses & {"queued", "running"}:
