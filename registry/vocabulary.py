@@ -12,10 +12,12 @@ from registry.errors import InvalidRequest
 
 # What an upload can be.
 SOURCE_KINDS = ("checkpoint", "keras", "savedmodel", "frozen_pb", "tflite")
-TFLITE_KINDS = ("tflite", "tflite_fp16", "tflite_int8")
+TFLITE_KINDS = ("tflite", "tflite_fp16", "tflite_int8", "tflite_int8_full")
 # What a conversion can produce; the quantized TFLite kinds only when asked for.
 TARGET_KINDS = ("frozen_pb", "savedmodel", *TFLITE_KINDS)
-OPTIONAL_TARGETS = ("tflite_fp16", "tflite_int8")
+OPTIONAL_TARGETS = ("tflite_fp16", "tflite_int8", "tflite_int8_full")
+# Full-integer quantization is calibrated on the upload's example inputs: no target without them.
+NEEDS_EXAMPLE_INPUTS = ("tflite_int8_full",)
 # Which targets each uploaded kind can be turned into, the default ones first, in the order
 # they are converted. A tflite upload is only described (its signature read), never converted.
 TARGETS_BY_SOURCE: dict[str, tuple[str, ...]] = {
@@ -32,6 +34,9 @@ DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
 # The job that reads a tflite upload's signature, and the parity inputs a version may carry.
 DESCRIBE = "describe"
 EXAMPLE_INPUTS_KIND = "example_inputs"
+# The job that measures each variant's load time and latency once a version is ready; it is not
+# a conversion, and the version's status does not wait for it.
+PROFILE = "profile"
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"

@@ -55,6 +55,7 @@ PRECISIONS: dict[str, Precision] = {
     "tflite": FLOAT32,
     "tflite_fp16": Precision(step=2.0**-11, cap=0.1),
     "tflite_int8": Precision(step=2.0**-8, cap=0.5),
+    "tflite_int8_full": Precision(step=2.0**-8, cap=0.5),
 }
 
 
