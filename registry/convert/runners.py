@@ -59,12 +59,28 @@ class SessionRunner:
         self.session.close()
 
 
-def graph_def_runner(graph_def, inputs: list[Endpoint], outputs: list[Endpoint]) -> SessionRunner:
+def session_config(threads: int | None) -> Any:
+    """A Session's configuration: `threads` for its op pools, or TensorFlow's default."""
+    if threads is None:
+        return None
+    return v1.ConfigProto(
+        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads
+    )
+
+
+def graph_def_runner(
+    graph_def,
+    inputs: list[Endpoint],
+    outputs: list[Endpoint],
+    constants: Sequence[ConstantInput] = (),
+    threads: int | None = None,
+) -> SessionRunner:
     """Run a (frozen) GraphDef as it is; endpoint tensors name its nodes."""
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")
-    return SessionRunner(graph, v1.Session(graph=graph), inputs, outputs)
+    session = v1.Session(graph=graph, config=session_config(threads))
+    return SessionRunner(graph, session, inputs, outputs, constants)
 
 
 def savedmodel_runner(
@@ -72,6 +88,7 @@ def savedmodel_runner(
     tags: list[str],
     signature_key: str,
     constants: Sequence[ConstantInput] = (),
+    threads: int | None = None,
 ) -> SessionRunner:
     """Run one signature of a SavedModel the way TF Serving does: the TF1 loader, a Session.
 
@@ -80,7 +97,7 @@ def savedmodel_runner(
     """
     graph = tf.Graph()
     with graph.as_default():
-        session = v1.Session(graph=graph)
+        session = v1.Session(graph=graph, config=session_config(threads))
         meta_graph = v1.saved_model.loader.load(session, tags, str(export_dir))
     signature = meta_graph.signature_def[signature_key]
     fixed = {c.endpoint.name for c in constants}
