@@ -37,7 +37,7 @@ from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
 from registry.settings import Settings
 from registry.storage import BlobNotFound, Storage, StorageError
-from registry.vocabulary import EXAMPLE_INPUTS_KIND
+from registry.vocabulary import EXAMPLE_INPUTS_KIND, PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,8 @@ class JobRunner:
             "worker": self.worker_name,
             "worker_host": socket.gethostname(),
         }
+        if target == PROFILE:
+            return {**outcome, **self._profile_variants(job_id, examples)}
         if target != "describe" and (reused := self._reuse(job_id, key, source)) is not None:
             return {**outcome, **reused}
 
@@ -310,6 +312,46 @@ class JobRunner:
     def _record_signature(self, version_id: int, signature: dict) -> None:
         with self.sessions.begin() as session:
             jobs.record_signature(session, session.get(ModelVersion, version_id), signature)
+
+    def _profile_variants(self, job_id: int, examples: Artifact | None) -> dict:
+        """Measure each deployable artifact of the job's version, one by one, each recorded
+        in a unit of its own. A variant that crashes or outruns the converter gets a profile
+        saying so; the others are still measured."""
+        with self.sessions() as session:
+            version = session.get(ConversionJob, job_id).version
+            options = _conversion_options(version.options)
+            artifacts = jobs.profiled_artifacts(version)
+        bound = self.settings.profile_time_bound_seconds
+        latencies = {}
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.settings.work_dir) as scratch:
+            examples_path = None
+            if examples is not None:
+                examples_path = Path(scratch) / "example_inputs.npz"
+                download_verified(self.storage, examples, examples_path)
+            for artifact in artifacts:
+                # An upload is read with the version's options; a variant needs none.
+                given = options if artifact.job_id is None else {}
+                place = Path(scratch) / str(artifact.id)
+                place.mkdir()
+                path = self._fetch_source(artifact, given, place)
+                try:
+                    profile = self.converter.profile(
+                        artifact.kind,
+                        str(path),
+                        facts=artifact.facts,
+                        options=given,
+                        example_inputs_path=str(examples_path) if examples_path else None,
+                        time_bound_seconds=bound,
+                    )
+                except ConversionError as error:
+                    profile = {"measured": False, "reason": f"not measured: {error}"}
+                shutil.rmtree(place)
+                with self.sessions.begin() as session:
+                    held = self._held(session, job_id)
+                    jobs.record_profile(session, held, session.get(Artifact, artifact.id), profile)
+                latencies[artifact.kind] = (profile.get("latency_ms") or {}).get("p50")
+        return {"steps": ["profile"], "latency_p50_ms": latencies}
 
 
 def when_reachable(step: Callable[[], T], window_seconds: float) -> T:

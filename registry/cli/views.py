@@ -155,6 +155,39 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
+def _latency(row: dict) -> str:
+    if row["latency_p50_ms"] is not None:
+        return f"{row['latency_p50_ms']:.3g} ms"
+    return "pending" if row["profile"] == "pending" else "-"
+
+
+def ship_lines(v: dict) -> list[str]:
+    """Which variant to ship: the version's ship table, then each variant's flags."""
+    ship = v.get("ship") or []
+    if not ship:
+        return []
+    rows = [
+        (
+            row["kind"],
+            human_bytes(row["size"]),
+            row["parity"],
+            _number(row["max_abs_diff"]),
+            _latency(row),
+            len(row["flex_ops"]) or "-",
+            "-" if row["gpu_fallback_ops"] is None else row["gpu_fallback_ops"],
+        )
+        for row in ship
+    ]
+    header = ("kind", "size", "parity", "max |diff|", "p50 (1 thread)", "Flex ops", "GPU fallbacks")
+    lines = ["", "ship", *table(header, rows, indent="  ")]
+    lines += [f"  {row['kind']}: {flag}" for row in ship for flag in row["flags"]]
+    measured = [row for row in v["artifacts"] if (row.get("facts") or {}).get("profile")]
+    if measured:
+        profile = measured[0]["facts"]["profile"]
+        lines.append(f"  latency measured on {profile['cpu']}, {profile['threads']} thread")
+    return lines
+
+
 def version_details(v: dict) -> list[str]:
     aliases = f"  aliases: {', '.join(v['aliases'])}" if v["aliases"] else ""
     lines = [f"{v['model']}@{v['version']}  {v['status']}{aliases}"]
@@ -179,6 +212,7 @@ def version_details(v: dict) -> list[str]:
         lines += table(("", "name", "dtype", "shape"), rows, indent="  ")[1:]
     else:
         lines.append("  not known yet (the first conversion job reads it)")
+    lines += ship_lines(v)
     variants = _variants(v)
     lines += ["", "variants"]
     if not variants:

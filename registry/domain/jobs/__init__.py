@@ -4,7 +4,8 @@ status a version takes from its jobs.
 - `queue`: the job lifecycle (`queue_job`, `claim`, `renew_lease`, `held_attempt`,
   `finish`, `fail`, `defer`, `requeue`, `stranded`), jobs sent after commit, and a version's status
   (`refresh_version_status`, `version_problems`);
-- `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`);
+- `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`),
+  and what the profile job measured (`profiled_artifacts`, `record_profile`);
 - `statistics`: figures about jobs for `/metrics` and the job log lines.
 """
 
@@ -30,6 +31,8 @@ from registry.domain.jobs.queue import (
 from registry.domain.jobs.statistics import job_statistics, job_summary
 from registry.domain.jobs.variants import (
     find_reusable,
+    profiled_artifacts,
+    record_profile,
     record_signature,
     record_variant,
     reuse_variant,
@@ -49,8 +52,10 @@ __all__ = [
     "send_after_commit",
     "take_jobs_to_send",
     "mark_dispatched",
+    "profiled_artifacts",
     "queue_job",
     "record_job_event",
+    "record_profile",
     "record_signature",
     "record_variant",
     "refresh_version_status",
