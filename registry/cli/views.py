@@ -181,10 +181,17 @@ def ship_lines(v: dict) -> list[str]:
     header = ("kind", "size", "parity", "max |diff|", "p50 (1 thread)", "Flex ops", "GPU fallbacks")
     lines = ["", "ship", *table(header, rows, indent="  ")]
     lines += [f"  {row['kind']}: {flag}" for row in ship for flag in row["flags"]]
-    measured = [row for row in v["artifacts"] if (row.get("facts") or {}).get("profile")]
-    if measured:
-        profile = measured[0]["facts"]["profile"]
-        lines.append(f"  latency measured on {profile['cpu']}, {profile['threads']} thread")
+    profiles = [(a.get("facts") or {}).get("profile") or {} for a in v["artifacts"]]
+    profile = next((p for p in profiles if p.get("measured")), None)
+    if profile:
+        versions = profile.get("versions") or {}
+        runtimes = ", ".join(
+            f"{k} {versions[k]}" for k in ("tensorflow", "ai_edge_litert") if k in versions
+        )
+        lines.append(
+            f"  latency: {profile['cpu']}, {profile['threads']} thread, batch "
+            f"{profile['batch']} ({profile['inputs']} inputs); {runtimes}"
+        )
     return lines
 
 
