@@ -188,9 +188,10 @@ def ship_lines(v: dict) -> list[str]:
         runtimes = ", ".join(
             f"{k} {versions[k]}" for k in ("tensorflow", "ai_edge_litert") if k in versions
         )
+        inputs = "the example inputs" if profile["inputs"] == "example_inputs" else "random inputs"
         lines.append(
-            f"  latency: {profile['cpu']}, {profile['threads']} thread, batch "
-            f"{profile['batch']} ({profile['inputs']} inputs); {runtimes}"
+            f"  latency: {profile['cpu']}, {profile['threads']} thread, a batch of "
+            f"{profile['batch']} from {inputs}; {runtimes}"
         )
     return lines
 

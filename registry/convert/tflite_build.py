@@ -170,4 +170,11 @@ def convert_savedmodel(
     try:
         return convert(flex=True)
     except Exception as exc:
+        if full_integer is not None and "Flex" in str(exc):
+            # Calibration runs the model, and no interpreter here runs Flex ops (§13).
+            raise ConversionError(
+                "tflite_int8_full cannot be made for this model: it needs Select TF (Flex) ops, "
+                "and calibrating runs the model in an interpreter, which here has no Flex "
+                "delegate; use tflite_int8 (dynamic range) instead"
+            ) from None
         raise _explain(exc) from None
