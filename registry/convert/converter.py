@@ -41,6 +41,8 @@ from registry.convert.contract import (
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _POLL_SECONDS = 0.1
 RSS_MARGIN_MB = 512
+# Beyond twice a profile's time bound: reading the variant and answering.
+PROFILE_MARGIN_SECONDS = 30
 _TAIL_LINES = 200
 
 
@@ -200,7 +202,7 @@ class Converter:
     ) -> dict:
         """Size, load time and single-thread latency of one variant (see profiling.py), with
         the runtime versions. The runs stop at `time_bound_seconds`; a process that does not
-        answer within twice that (plus its start) is stopped."""
+        answer within twice that and a margin is stopped."""
         variant = {
             "kind": kind,
             "path": str(path),
@@ -211,7 +213,9 @@ class Converter:
         }
         what = f"profiling {kind} ({Path(path).name})"
         profile, versions = self._call(
-            {"op": "profile", "variant": variant}, what, timeout_seconds=2 * time_bound_seconds
+            {"op": "profile", "variant": variant},
+            what,
+            timeout_seconds=2 * time_bound_seconds + PROFILE_MARGIN_SECONDS,
         )
         return {**profile, "versions": versions}
 

@@ -90,6 +90,25 @@ def test_full_integer_without_example_inputs_fails_saying_what_to_upload(
         converter.convert(request)
 
 
+def test_profile_runs_a_fixed_number_of_times_and_stops_at_its_time_bound(
+    samples, converter, tmp_path
+):
+    sample = samples["frozen"]
+    output = tmp_path / "relu6.tflite"
+    result = converter.convert(
+        ConversionRequest(sample.kind, str(sample.path), "tflite", str(output), sample.options)
+    )
+
+    whole = converter.profile("tflite", str(output), facts=result.variant)
+    cut = converter.profile("tflite", str(output), facts=result.variant, time_bound_seconds=1e-6)
+
+    assert whole["measured"] is True and whole["runs"] == 50
+    assert whole["stopped_at_time_bound"] is False
+    assert whole["runtime"] == "ai_edge_litert (XNNPACK)" and whole["threads"] == 1
+    assert cut["measured"] is False and cut["runs"] == 0 and cut["stopped_at_time_bound"]
+    assert "time bound" in cut["reason"]
+
+
 def test_every_gpu_delegate_operator_is_a_tflite_builtin():
     builtins = {name for name in vars(schema.BuiltinOperator) if name.isupper()}
 
