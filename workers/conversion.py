@@ -315,12 +315,12 @@ class JobRunner:
 
     def _profile_variants(self, job_id: int, examples: Artifact | None) -> dict:
         """Measure each deployable artifact of the job's version, one by one, each recorded
-        in a unit of its own. A variant that crashes or outruns the converter gets a profile
-        saying so; the others are still measured."""
-        with self.sessions() as session:
-            version = session.get(ConversionJob, job_id).version
+        in a unit of its own; bytes measured before keep that profile. A variant that crashes
+        or outruns the converter gets a profile saying so; the others are still measured."""
+        with self.sessions.begin() as session:
+            version = self._held(session, job_id).version
             options = _conversion_options(version.options)
-            artifacts = jobs.profiled_artifacts(version)
+            artifacts = jobs.adopt_known_profiles(session, version)
         bound = self.settings.profile_time_bound_seconds
         latencies = {}
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,22 @@ def test_every_variant_is_profiled_after_the_version_is_ready_and_shows_in_the_s
         ship["tflite"]["gpu_fallback_ops"] == 0 and ship["savedmodel"]["gpu_fallback_ops"] is None
     )
 
+    # The same bytes again, on the same inputs: their profiles are taken over, not measured.
+    again = converting_registry.upload(
+        model_name,
+        upload_path,
+        example_inputs=example_inputs_file(sample, tmp_path),
+        targets="tflite_int8_full",
+        **upload_fields(sample),
+    )
+    assert again.status_code == 202, again.text
+    second = wait_for_version(converting_registry, model_name, 2)
+    assert second["status"] == "ready"
+    assert [j for j in second["jobs"] if j["target"] == "profile"] == []
+    for artifact in second["artifacts"]:
+        if artifact["kind"] in kinds:
+            assert artifact["facts"]["profile"] == deployable[artifact["kind"]]["facts"]["profile"]
+
     shown = registry_cli(converting_registry, "show", f"{model_name}@1")
     assert shown.exit_code == 0, shown.output
     lines = shown.stdout.splitlines()

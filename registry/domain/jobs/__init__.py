@@ -5,10 +5,13 @@ status a version takes from its jobs.
   `finish`, `fail`, `defer`, `requeue`, `stranded`), jobs sent after commit, and a version's status
   (`refresh_version_status`, `version_problems`);
 - `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`),
-  and what the profile job measured (`profiled_artifacts`, `record_profile`);
+  and what the profile job measured (`record_profile`);
+- `profiles`: what a profile job measures, less what the same bytes were measured with
+  before (`adopt_known_profiles`);
 - `statistics`: figures about jobs for `/metrics` and the job log lines.
 """
 
+from registry.domain.jobs.profiles import adopt_known_profiles
 from registry.domain.jobs.queue import (
     claim,
     defer,
@@ -31,7 +34,6 @@ from registry.domain.jobs.queue import (
 from registry.domain.jobs.statistics import job_statistics, job_summary
 from registry.domain.jobs.variants import (
     find_reusable,
-    profiled_artifacts,
     record_profile,
     record_signature,
     record_variant,
@@ -39,6 +41,7 @@ from registry.domain.jobs.variants import (
 )
 
 __all__ = [
+    "adopt_known_profiles",
     "claim",
     "defer",
     "fail",
@@ -52,7 +55,6 @@ __all__ = [
     "send_after_commit",
     "take_jobs_to_send",
     "mark_dispatched",
-    "profiled_artifacts",
     "queue_job",
     "record_job_event",
     "record_profile",

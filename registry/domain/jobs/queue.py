@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
+from registry.domain.jobs.profiles import adopt_known_profiles
 from registry.domain.ledger import audit
 from registry.vocabulary import PROFILE
 
@@ -267,12 +268,13 @@ def latest_jobs(version: ModelVersion) -> dict[str, ConversionJob]:
 
 def _queue_profile_if_due(session: Session, version: ModelVersion) -> None:
     """Once a version is ready, profile its variants, unless a profile job came after its
-    latest conversions already."""
+    latest conversions already, or their bytes were all measured before."""
     conversions = latest_jobs(version).values()
     newest = max(conversions, key=lambda j: j.id, default=None)
     if newest is None or any(j.target_kind == PROFILE and j.id > newest.id for j in version.jobs):
         return
-    queue_job(session, version, PROFILE, newest.created_by, options={})
+    if adopt_known_profiles(session, version):
+        queue_job(session, version, PROFILE, newest.created_by, options={})
 
 
 def refresh_version_status(session: Session, version: ModelVersion) -> None:

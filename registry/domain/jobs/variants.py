@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from registry.db.models import Artifact, ConversionJob, ModelVersion
 from registry.domain.jobs.queue import record_job_event
 from registry.domain.ledger.audit import json_native
-from registry.vocabulary import TARGET_KINDS
 
 # What a reusing job takes over from the job that made the bytes.
 INHERITED_OUTCOME = ("steps", "options_used", "converter_versions")
@@ -104,12 +103,6 @@ def reuse_variant(
 def record_signature(session: Session, version: ModelVersion, signature: dict[str, Any]) -> None:
     """A described upload's signature (a .tflite source is read, not converted)."""
     version.signature = signature
-
-
-def profiled_artifacts(version: ModelVersion) -> list[Artifact]:
-    """What a version's profile job measures: every artifact of a deployable kind (its
-    variants, and the upload itself when it is one)."""
-    return [a for a in version.artifacts if a.kind in TARGET_KINDS]
 
 
 def record_profile(session: Session, job: ConversionJob, artifact: Artifact, profile: dict) -> None:
