@@ -185,7 +185,18 @@ class Version(Answer):
     created_at = Timestamp()
     created_by = Text()
     artifacts = list_of(Artifact)
-    jobs = list_of(Job)
+    jobs = Computed(
+        lambda version: [j for j in version.jobs if j.target_kind != PROFILE],
+        fields.List(fields.Nested(Job), metadata=about("its conversion jobs")),
+    )
+    profile_job = Computed(
+        lambda version: next((j for j in reversed(version.jobs) if j.target_kind == PROFILE), None),
+        fields.Nested(
+            Job,
+            allow_none=True,
+            metadata=about("the latest measuring of its variants, queued once it is ready"),
+        ),
+    )
     ship = Computed(
         ship_table,
         fields.List(fields.Nested(ShipRow), metadata=about("which variant to ship, at a glance")),

@@ -14,8 +14,8 @@ def wait_for_profile(registry, model: str, ref, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         version = registry.version(model, ref)
-        profiles = [j for j in version["jobs"] if j["target"] == "profile"]
-        if profiles and profiles[-1]["status"] in ("succeeded", "failed"):
+        job = version["profile_job"]
+        if job and job["status"] in ("succeeded", "failed"):
             return version
         time.sleep(0.25)
     raise AssertionError(f"{model}@{ref} was not profiled: {version['jobs']}")
@@ -39,10 +39,11 @@ def test_every_variant_is_profiled_after_the_version_is_ready_and_shows_in_the_s
     version = wait_for_profile(converting_registry, model_name, 1)
 
     assert ready["status"] == "ready", (ready["status_detail"], worker.log_tail())
-    conversions = [j for j in version["jobs"] if j["target"] != "profile"]
-    (profile_job,) = [j for j in version["jobs"] if j["target"] == "profile"]
+    profile_job = version["profile_job"]
     # Queued once the conversions were over, and the version did not wait for it.
-    assert profile_job["id"] > max(j["id"] for j in conversions)
+    assert {j["target"] for j in version["jobs"]} == {"savedmodel", "tflite", "tflite_int8_full"}
+    assert profile_job["target"] == "profile"
+    assert profile_job["id"] > max(j["id"] for j in version["jobs"])
     assert profile_job["status"] == "succeeded", profile_job["error"]
     assert version["status"] == "ready"
     kinds = ["frozen_pb", "savedmodel", "tflite", "tflite_int8_full"]
@@ -84,7 +85,7 @@ def test_every_variant_is_profiled_after_the_version_is_ready_and_shows_in_the_s
     assert again.status_code == 202, again.text
     second = wait_for_version(converting_registry, model_name, 2)
     assert second["status"] == "ready"
-    assert [j for j in second["jobs"] if j["target"] == "profile"] == []
+    assert second["profile_job"] is None
     for artifact in second["artifacts"]:
         if artifact["kind"] in kinds:
             assert artifact["facts"]["profile"] == deployable[artifact["kind"]]["facts"]["profile"]
