@@ -26,14 +26,18 @@ def test_every_variant_is_profiled_after_the_version_is_ready_and_shows_in_the_s
 ):
     # A frozen graph whose input `in` is renamed in the SavedModel (docs/conversion.md §3).
     sample, upload_path = upload_file_for("frozen", samples, tmp_path)
-    response = converting_registry.upload(
-        model_name,
-        upload_path,
-        example_inputs=example_inputs_file(sample, tmp_path),
-        targets="tflite_int8_full",
-        **upload_fields(sample),
-    )
-    assert response.status_code == 202, response.text
+
+    def upload() -> None:
+        response = converting_registry.upload(
+            model_name,
+            upload_path,
+            example_inputs=example_inputs_file(sample, tmp_path),
+            targets="tflite_int8_full",
+            **upload_fields(sample),
+        )
+        assert response.status_code == 202, response.text
+
+    upload()
 
     ready = wait_for_version(converting_registry, model_name, 1)
     version = wait_for_profile(converting_registry, model_name, 1)
@@ -75,14 +79,7 @@ def test_every_variant_is_profiled_after_the_version_is_ready_and_shows_in_the_s
     )
 
     # The same bytes again, on the same inputs: their profiles are taken over, not measured.
-    again = converting_registry.upload(
-        model_name,
-        upload_path,
-        example_inputs=example_inputs_file(sample, tmp_path),
-        targets="tflite_int8_full",
-        **upload_fields(sample),
-    )
-    assert again.status_code == 202, again.text
+    upload()
     second = wait_for_version(converting_registry, model_name, 2)
     assert second["status"] == "ready"
     assert second["profile_job"] is None
