@@ -319,7 +319,7 @@ class JobRunner:
         or outruns the converter gets a profile saying so; the others are still measured."""
         with self.sessions.begin() as session:
             version = self._held(session, job_id).version
-            options = _conversion_options(version.options)
+            options = dict(version.options)
             artifacts = jobs.adopt_known_profiles(session, version)
         bound = self.settings.profile_time_bound_seconds
         latencies = {}
@@ -340,7 +340,7 @@ class JobRunner:
                         artifact.kind,
                         str(path),
                         facts=artifact.facts,
-                        options=given,
+                        options=_conversion_options(given),
                         example_inputs_path=str(examples_path) if examples_path else None,
                         time_bound_seconds=bound,
                     )
