@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # delays) before it fails; those attempts do not count against job_max_attempts.
     job_retry_window_seconds: PositiveInt = 600
     sweep_interval_seconds: PositiveInt = 30
+    # Each variant's profile (load time, latency) stops its timed runs at this bound; the
+    # converter is stopped if it has not answered within twice it.
+    profile_time_bound_seconds: PositiveInt = 60
 
     # `registry gc` keeps unneeded objects younger than this, and the bytes of versions deleted
     # less long ago: uploads and conversions write their bytes before they commit them.

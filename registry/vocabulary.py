@@ -12,10 +12,12 @@ from registry.errors import InvalidRequest
 
 # What an upload can be.
 SOURCE_KINDS = ("checkpoint", "keras", "savedmodel", "frozen_pb", "tflite")
-TFLITE_KINDS = ("tflite", "tflite_fp16", "tflite_int8")
+TFLITE_KINDS = ("tflite", "tflite_fp16", "tflite_int8", "tflite_int8_full")
 # What a conversion can produce; the quantized TFLite kinds only when asked for.
 TARGET_KINDS = ("frozen_pb", "savedmodel", *TFLITE_KINDS)
-OPTIONAL_TARGETS = ("tflite_fp16", "tflite_int8")
+OPTIONAL_TARGETS = ("tflite_fp16", "tflite_int8", "tflite_int8_full")
+# Full-integer quantization is calibrated on the upload's example inputs: no target without them.
+NEEDS_EXAMPLE_INPUTS = ("tflite_int8_full",)
 # Which targets each uploaded kind can be turned into, the default ones first, in the order
 # they are converted. A tflite upload is only described (its signature read), never converted.
 TARGETS_BY_SOURCE: dict[str, tuple[str, ...]] = {
@@ -29,15 +31,18 @@ DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
     source: tuple(t for t in targets if t not in OPTIONAL_TARGETS)
     for source, targets in TARGETS_BY_SOURCE.items()
 }
-# The job that reads a tflite upload's signature, and the parity inputs a version may carry.
 # What a webhook endpoint can ask to be told about.
 WEBHOOK_EVENTS = ("version.ready", "version.failed", "alias.moved")
 
+# The job that reads a tflite upload's signature, and the parity inputs a version may carry.
 DESCRIBE = "describe"
 EXAMPLE_INPUTS_KIND = "example_inputs"
 # A model card (markdown): where a SavedModel may carry one, and the most it may be.
 MODEL_CARD_MEMBER = "assets.extra/README.md"
 MODEL_CARD_MAX_BYTES = 256 * 1024
+# The job that measures each variant's load time and latency once a version is ready; it is not
+# a conversion, and the version's status does not wait for it.
+PROFILE = "profile"
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"

@@ -40,7 +40,7 @@ from registry.domain.catalog.uploads import write_blob
 from registry.domain.jobs.statistics import JobSummary
 from registry.settings import Settings
 from registry.storage import BlobNotFound, Storage, StorageError
-from registry.vocabulary import EXAMPLE_INPUTS_KIND
+from registry.vocabulary import EXAMPLE_INPUTS_KIND, PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,8 @@ class JobRunner:
             "worker": self.worker_name,
             "worker_host": self.host,
         }
+        if target == PROFILE:
+            return Made({**outcome, **self._profile_variants(job_id, examples)})
         if target != "describe" and (reused := self._reuse(job_id, key, source)) is not None:
             return Made({**outcome, **reused})
 
@@ -364,6 +366,46 @@ class JobRunner:
             job = self._held(session, job_id)
             with compatibility.comparisons_settled(session, job.version):
                 return jobs.reuse_variant(session, job, earlier, source.id)
+
+    def _profile_variants(self, job_id: int, examples: Artifact | None) -> dict:
+        """Measure each deployable artifact of the job's version, one by one, each recorded
+        in a unit of its own; bytes measured before keep that profile. A variant that crashes
+        or outruns the converter gets a profile saying so; the others are still measured."""
+        with self.sessions.begin() as session:
+            version = self._held(session, job_id).version
+            options = dict(version.options)
+            artifacts = jobs.adopt_known_profiles(session, version)
+        bound = self.settings.profile_time_bound_seconds
+        latencies = {}
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.settings.work_dir) as scratch:
+            examples_path = None
+            if examples is not None:
+                examples_path = Path(scratch) / "example_inputs.npz"
+                download_verified(self.storage, examples, examples_path)
+            for artifact in artifacts:
+                # An upload is read with the version's options; a variant needs none.
+                given = options if artifact.job_id is None else {}
+                place = Path(scratch) / str(artifact.id)
+                place.mkdir()
+                path = self._fetch_source(artifact, given, place)
+                try:
+                    profile = self.converter.profile(
+                        artifact.kind,
+                        str(path),
+                        facts=artifact.facts,
+                        options=_conversion_options(given),
+                        example_inputs_path=str(examples_path) if examples_path else None,
+                        time_bound_seconds=bound,
+                    )
+                except ConversionError as error:
+                    profile = {"measured": False, "reason": f"not measured: {error}"}
+                shutil.rmtree(place)
+                with self.sessions.begin() as session:
+                    held = self._held(session, job_id)
+                    jobs.record_profile(session, held, session.get(Artifact, artifact.id), profile)
+                latencies[artifact.kind] = (profile.get("latency_ms") or {}).get("p50")
+        return {"steps": ["profile"], "latency_p50_ms": latencies}
 
 
 def when_reachable(step: Callable[[], T], window_seconds: float) -> T:

@@ -247,6 +247,14 @@ class Upload(Body):
             '"is_training": false}`'
         ),
     )
+    int8_io = fields.Boolean(
+        truthy={"true"},
+        falsy={"false"},
+        load_default=False,
+        metadata=about(
+            "`true`: the tflite_int8_full variant takes and gives int8 tensors (default: float)"
+        ),
+    )
     sha256 = Sha256(
         "the file's sha256; sent before `file` it lets storage write the bytes straight to "
         "their final key",

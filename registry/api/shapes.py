@@ -16,13 +16,14 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from registry.api.fields import Computed, JSONObject, Name, Sha256, Text, Timestamp
 from registry.db.models import Artifact as ArtifactRow
+from registry.domain.catalog.shipping import flags, ship_table
 from registry.domain.inspection.detection import PACKAGINGS
 from registry.domain.ledger.tokens import SCOPES
 from registry.domain.webhooks import EVENTS as WEBHOOK_EVENTS
-from registry.vocabulary import DESCRIBE, EXAMPLE_INPUTS_KIND, SOURCE_KINDS, TARGET_KINDS
+from registry.vocabulary import DESCRIBE, EXAMPLE_INPUTS_KIND, PROFILE, SOURCE_KINDS, TARGET_KINDS
 
 ARTIFACT_KINDS = (*SOURCE_KINDS, *(k for k in TARGET_KINDS if k not in SOURCE_KINDS))
-JOB_TARGETS = (*TARGET_KINDS, DESCRIBE)
+JOB_TARGETS = (*TARGET_KINDS, DESCRIBE, PROFILE)
 
 
 def one_of(*choices: str, **kwargs) -> Text:
@@ -140,9 +141,16 @@ class Artifact(Answer):
         Text(allow_none=True, metadata=about("kind of the artifact it was converted from")),
     )
     job_id = fields.Integer(allow_none=True)
-    facts = any_object("tensor details, needs_flex, quantization...")
+    facts = any_object(
+        "tensor details, needs_flex, quantization...; for TFLite a `report` (operators, Flex "
+        "and custom ops, GPU-delegate fallbacks, tensor arena); `profile` once measured"
+    )
     parity = any_object("the parity check's figures", allow_none=True)
     parity_passed = fields.Boolean(allow_none=True)
+    flags = Computed(
+        lambda artifact: flags(artifact.facts or {}),
+        fields.List(Text(), metadata=about('e.g. "needs Flex: 2 ops (...)"')),
+    )
     download_url = Computed(download_url, fields.Url())
 
 
@@ -161,6 +169,24 @@ class CompatibilitySummary(Answer):
     )
     breaking = fields.Integer(allow_none=True, metadata=about("how many changes break clients"))
     changes = fields.Integer(allow_none=True, metadata=about("how many inputs/outputs changed"))
+
+
+class ShipRow(Answer):
+    """One deployable artifact of a version, with what decides whether to ship it."""
+
+    kind = one_of(*TARGET_KINDS)
+    size = fields.Integer()
+    parity = one_of("passed", "failed", "not checked", "source")
+    max_abs_diff = fields.Float(allow_none=True, metadata=about("worst output's, vs the source"))
+    latency_p50_ms = fields.Float(allow_none=True, metadata=about("one thread, worker's CPU"))
+    latency_p90_ms = fields.Float(allow_none=True)
+    load_ms = fields.Float(allow_none=True)
+    profile = Text(metadata=about("`measured`, `pending`, or why it was not measured"))
+    flex_ops = fields.List(Text(), metadata=about("TensorFlow ops it needs the Flex runtime for"))
+    gpu_fallback_ops = fields.Integer(
+        allow_none=True, metadata=about("operators a GPU delegate leaves to the CPU (TFLite)")
+    )
+    flags = fields.List(Text())
 
 
 class Version(Answer):
@@ -192,7 +218,22 @@ class Version(Answer):
     created_at = Timestamp()
     created_by = Text()
     artifacts = list_of(Artifact)
-    jobs = list_of(Job)
+    jobs = Computed(
+        lambda version: [j for j in version.jobs if j.target_kind != PROFILE],
+        fields.List(fields.Nested(Job), metadata=about("its conversion jobs")),
+    )
+    profile_job = Computed(
+        lambda version: next((j for j in reversed(version.jobs) if j.target_kind == PROFILE), None),
+        fields.Nested(
+            Job,
+            allow_none=True,
+            metadata=about("the latest measuring of its variants, queued once it is ready"),
+        ),
+    )
+    ship = Computed(
+        ship_table,
+        fields.List(fields.Nested(ShipRow), metadata=about("which variant to ship, at a glance")),
+    )
 
 
 class VersionList(Answer):

@@ -63,7 +63,10 @@ class VersionRef(click.ParamType):
 @click.option("--output-nodes", help="Comma-separated output node names (checkpoints, graphs).")
 @click.option("--input-nodes", help="Comma-separated input node names.")
 @click.option("--input-shapes", help='`images:1,16,16,2;ids:1,8` or JSON {"images": [...]}.')
-@click.option("--targets", help="Extra variants, e.g. tflite_fp16,tflite_int8.")
+@click.option(
+    "--targets",
+    help="Extra variants, e.g. tflite_fp16,tflite_int8; tflite_int8_full needs --example-inputs.",
+)
 @click.option(
     "--constant",
     "input_constants",
@@ -76,6 +79,11 @@ class VersionRef(click.ParamType):
     "--example-inputs",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help=".npz of inputs keyed by input name, for the parity check.",
+)
+@click.option(
+    "--int8-io",
+    is_flag=True,
+    help="The tflite_int8_full variant takes and gives int8 tensors (default: float).",
 )
 @click.option("--wait", is_flag=True, help="Wait until the conversions are over.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits.")

@@ -155,6 +155,47 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
+def _latency(row: dict) -> str:
+    if row["latency_p50_ms"] is not None:
+        return f"{row['latency_p50_ms']:.3g} ms"
+    return "pending" if row["profile"] == "pending" else "-"
+
+
+def ship_lines(v: dict) -> list[str]:
+    """Which variant to ship: the version's ship table, then each variant's flags."""
+    ship = v.get("ship") or []
+    if not ship:
+        return []
+    rows = [
+        (
+            row["kind"],
+            human_bytes(row["size"]),
+            row["parity"],
+            _number(row["max_abs_diff"]),
+            _latency(row),
+            len(row["flex_ops"]) or "-",
+            "-" if row["gpu_fallback_ops"] is None else row["gpu_fallback_ops"],
+        )
+        for row in ship
+    ]
+    header = ("kind", "size", "parity", "max |diff|", "p50 (1 thread)", "Flex ops", "GPU fallbacks")
+    lines = ["", "ship", *table(header, rows, indent="  ")]
+    lines += [f"  {row['kind']}: {flag}" for row in ship for flag in row["flags"]]
+    profiles = [(a.get("facts") or {}).get("profile") or {} for a in v["artifacts"]]
+    profile = next((p for p in profiles if p.get("measured")), None)
+    if profile:
+        versions = profile.get("versions") or {}
+        runtimes = ", ".join(
+            f"{k} {versions[k]}" for k in ("tensorflow", "ai_edge_litert") if k in versions
+        )
+        inputs = "the example inputs" if profile["inputs"] == "example_inputs" else "random inputs"
+        lines.append(
+            f"  latency: {profile['cpu']}, {profile['threads']} thread, a batch of "
+            f"{profile['batch']} from {inputs}; {runtimes}"
+        )
+    return lines
+
+
 def version_details(v: dict) -> list[str]:
     aliases = f"  aliases: {', '.join(v['aliases'])}" if v["aliases"] else ""
     lines = [f"{v['model']}@{v['version']}  {v['status']}{aliases}"]
@@ -185,6 +226,7 @@ def version_details(v: dict) -> list[str]:
             f"  outputs inferred: {nodes}, as {inferred['how']}",
             "  (not what you meant? upload again with --output-nodes)",
         ]
+    lines += ship_lines(v)
     variants = _variants(v)
     lines += ["", "variants"]
     if not variants:

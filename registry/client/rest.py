@@ -195,6 +195,7 @@ class RegistryClient:
         input_constants: dict[str, bool | int | float] | None = None,
         tags: dict[str, Any] | None = None,
         example_inputs: str | Path | None = None,
+        int8_io: bool = False,
         progress: Progress | None = None,
     ) -> dict:
         """Upload a model file, or a directory (packed as a .tar.gz on the fly): a new version.
@@ -216,6 +217,7 @@ class RegistryClient:
             "input_shapes": shapes,
             "input_constants": json.dumps(input_constants) if input_constants else None,
             "tags": json.dumps(tags) if tags else None,
+            "int8_io": "true" if int8_io else None,
             # Promised up front, it lets S3 storage write the file to its final key directly.
             "sha256": None if path.is_dir() else file_sha256(path),
         }

@@ -15,6 +15,7 @@ OPTION_KEYS = (
     "signature_key",
     "tags",
     "input_constants",
+    "int8_io",
 )
 
 
@@ -38,8 +39,8 @@ class ConverterTimeout(ConversionError):
 class ConversionRequest:
     """Convert the upload at `source_path` (a file or directory) into `output_path`.
 
-    `options` may hold output_nodes, input_nodes, input_shapes, signature_key, tags and
-    input_constants;
+    `options` may hold output_nodes, input_nodes, input_shapes, signature_key, tags,
+    input_constants and int8_io (int8 inputs and outputs for tflite_int8_full);
     `example_inputs_path` is an .npz keyed by input name, used instead of random inputs for
     the parity check.
     """
@@ -146,6 +147,9 @@ def check_options(options: dict[str, Any]) -> None:
             "option input_constants must map input names to numbers or booleans, "
             'e.g. {"keep_prob": 1.0, "is_training": false}'
         )
+    int8_io = options.get("int8_io")
+    if int8_io is not None and not isinstance(int8_io, bool):
+        raise ConversionError(f"option int8_io must be true or false, got {int8_io!r}")
     key = options.get("signature_key")
     if key is not None and not isinstance(key, str):
         raise ConversionError(f"option signature_key must be a string, got {key!r}")

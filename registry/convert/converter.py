@@ -41,6 +41,8 @@ from registry.convert.contract import (
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _POLL_SECONDS = 0.1
 RSS_MARGIN_MB = 512
+# Beyond twice a profile's time bound: reading the variant and answering.
+PROFILE_MARGIN_SECONDS = 30
 _TAIL_LINES = 200
 
 
@@ -188,6 +190,35 @@ class Converter:
         message = {"op": "describe", "kind": kind, "path": str(path), "options": options or {}}
         return self._call(message, f"describing {kind} ({Path(path).name})")[0]
 
+    def profile(
+        self,
+        kind: str,
+        path: str,
+        *,
+        facts: dict | None = None,
+        options: dict | None = None,
+        example_inputs_path: str | None = None,
+        time_bound_seconds: float = 60,
+    ) -> dict:
+        """Size, load time and single-thread latency of one variant (see profiling.py), with
+        the runtime versions. The runs stop at `time_bound_seconds`; a process that does not
+        answer within twice that and a margin is stopped."""
+        variant = {
+            "kind": kind,
+            "path": str(path),
+            "facts": facts or {},
+            "options": options or {},
+            "example_inputs_path": example_inputs_path,
+            "time_bound_seconds": time_bound_seconds,
+        }
+        what = f"profiling {kind} ({Path(path).name})"
+        profile, versions = self._call(
+            {"op": "profile", "variant": variant},
+            what,
+            timeout_seconds=2 * time_bound_seconds + PROFILE_MARGIN_SECONDS,
+        )
+        return {**profile, "versions": versions}
+
     @property
     def versions(self) -> dict[str, str]:
         """tensorflow, keras, ai_edge_litert, numpy and python versions of the process."""
@@ -252,8 +283,11 @@ class Converter:
         self.last_start_seconds = round(time.monotonic() - started, 3)
         return process
 
-    def _call(self, message: dict[str, Any], what: str) -> tuple[Any, dict[str, str]]:
-        """Send one request and wait for its reply: (result, the process's versions)."""
+    def _call(
+        self, message: dict[str, Any], what: str, timeout_seconds: float | None = None
+    ) -> tuple[Any, dict[str, str]]:
+        """Send one request and wait for its reply: (result, the process's versions).
+        `timeout_seconds` bounds this request instead of the converter's own timeout."""
         with self._lock:
             process = self._ensure_process()
             mark = process.lines_seen
@@ -261,7 +295,8 @@ class Converter:
                 protocol.send(process.to_child, message)
             except OSError:
                 self._crashed(process, what, mark)
-            reply = self._await_reply(process, what, mark)
+            timeout = timeout_seconds or self.timeout_seconds
+            reply = self._await_reply(process, what, mark, timeout)
         if not reply.get("ok"):
             message = reply.get("message") or "conversion failed"
             if "ran out of memory" in message and self.memory_limit_mb:
@@ -269,15 +304,17 @@ class Converter:
             raise ConversionError(message)
         return reply["result"], dict(process.ready["versions"])
 
-    def _await_reply(self, process: _Process, what: str, mark: int) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout_seconds
+    def _await_reply(
+        self, process: _Process, what: str, mark: int, timeout_seconds: float
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_seconds
         rss_limit = (self.memory_limit_mb + RSS_MARGIN_MB) if self.memory_limit_mb else None
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._discard()
                 raise ConverterTimeout(
-                    f"the converter took longer than {self.timeout_seconds:g}s {what} and was "
+                    f"the converter took longer than {timeout_seconds:g}s {what} and was "
                     "stopped; the model may be too large for this worker, or the input malformed"
                 )
             if process.wait_readable(min(_POLL_SECONDS, remaining)):

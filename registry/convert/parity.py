@@ -55,6 +55,7 @@ PRECISIONS: dict[str, Precision] = {
     "tflite": FLOAT32,
     "tflite_fp16": Precision(step=2.0**-11, cap=0.1),
     "tflite_int8": Precision(step=2.0**-8, cap=0.5),
+    "tflite_int8_full": Precision(step=2.0**-8, cap=0.5),
 }
 
 
@@ -341,8 +342,8 @@ def check_parity(
             label,
         )
     try:
-        variant_feeds = _variant_feeds(feeds, variant.inputs, renamed_inputs or {})
-        produced = _run_in_fixed_batches(variant, variant_feeds)
+        fed = variant_feeds(feeds, variant.inputs, renamed_inputs or {})
+        produced = _run_in_fixed_batches(variant, fed)
     except Exception as exc:
         return {
             "checked": True,
@@ -424,7 +425,7 @@ def _run_in_fixed_batches(variant: Runner, feeds: dict[str, np.ndarray]) -> dict
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def _variant_feeds(
+def variant_feeds(
     feeds: dict[str, np.ndarray], variant_inputs: list[Endpoint], renamed: dict[str, str]
 ) -> dict[str, np.ndarray]:
     """The source's feeds under the variant's input names and dtypes."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tensorflow.core.framework import graph_pb2
 
 from registry.convert import graphs
@@ -34,7 +35,7 @@ from registry.convert.failures import explain
 from registry.convert.freezing import with_input_shapes
 from registry.convert.graph_sources import CheckpointSource, GraphSource
 from registry.convert.model_sources import KerasSource, SavedModelSource, TFLiteSource
-from registry.convert.parity import check_parity, not_checked
+from registry.convert.parity import InputsUnavailable, check_parity, example_inputs, not_checked
 from registry.convert.runners import (
     Runner,
     TFLiteRunner,
@@ -50,9 +51,11 @@ from registry.convert.savedmodel_build import (
 from registry.convert.signatures import tflite_tensor_facts
 from registry.convert.tflite_build import (
     QUANTIZATION,
+    FullInteger,
     TensorListsNeedStaticShapes,
     convert_savedmodel,
 )
+from registry.convert.tflite_report import tflite_report
 
 SOURCES = {
     "checkpoint": CheckpointSource,
@@ -68,6 +71,13 @@ LOAD_STEP = {
     "savedmodel": "load-savedmodel",
 }
 FIXED_BATCH = 1
+# Rows of example_inputs a full-integer conversion calibrates on (each row one batch of 1).
+CALIBRATION_ROWS = 200
+QUANTIZE_STEP = {
+    "tflite_fp16": "quantize-float16",
+    "tflite_int8": "quantize-int8-dynamic",
+    "tflite_int8_full": "quantize-int8-full",
+}
 
 
 def open_source(kind: str, path: str | Path, options: dict[str, Any], guard: bool = True):
@@ -190,7 +200,38 @@ def _fixed_batch_shapes(source, input_shapes: dict[str, list[int]] | None):
     return shapes if fixed else None
 
 
-def _convert_to_tflite(source, scratch: Path, input_shapes, target_kind: str):
+def _calibration(source, request: ConversionRequest) -> dict[str, np.ndarray] | None:
+    """The example inputs a full-integer conversion calibrates on, keyed by input name."""
+    if request.target_kind != "tflite_int8_full":
+        return None
+    if not request.example_inputs_path:
+        raise ConversionError(
+            "tflite_int8_full is calibrated on real inputs: upload example_inputs (an .npz "
+            "keyed by input name) with the model"
+        )
+    try:
+        feeds = example_inputs(source.inputs, request.example_inputs_path)
+    except InputsUnavailable as exc:
+        raise ConversionError(str(exc).removeprefix("not checked: ")) from None
+    return {name: value[:CALIBRATION_ROWS] for name, value in feeds.items()}
+
+
+def _full_integer(calibration, renamed: dict[str, str], int8_io: bool) -> FullInteger | None:
+    """Calibration rows one at a time, under the exported signature's input names."""
+    if calibration is None:
+        return None
+    rows = min(len(value) for value in calibration.values())
+
+    def representative():
+        for row in range(rows):
+            yield {renamed.get(k, k): v[row : row + 1] for k, v in calibration.items()}
+
+    return FullInteger(representative, int8_io)
+
+
+def _convert_to_tflite(
+    source, scratch: Path, input_shapes, target_kind: str, calibration=None, int8_io=False
+):
     """TFLite by the first path that works, as (model, export, path).
 
     Builtins at the model's own shapes first. A model whose tensor lists need static shapes
@@ -199,25 +240,32 @@ def _convert_to_tflite(source, scratch: Path, input_shapes, target_kind: str):
     left to Select TF ops (docs/conversion.md §11).
     """
     export = _export_for_tflite(source, scratch / "savedmodel", input_shapes)
+    full = _full_integer(calibration, export.renamed, int8_io)
     try:
-        model = convert_savedmodel(export.dir, target_kind, export.key, export.tags)
+        model = convert_savedmodel(
+            export.dir, target_kind, export.key, export.tags, full_integer=full
+        )
         return model, export, "select-tf-ops" if model.needs_flex else "builtins"
     except TensorListsNeedStaticShapes:
         fixed_shapes = _fixed_batch_shapes(source, input_shapes)
     if fixed_shapes is not None:
         fixed = _export_for_tflite(source, scratch / "savedmodel-fixed-batch", fixed_shapes)
         try:
-            model = convert_savedmodel(fixed.dir, target_kind, fixed.key, fixed.tags)
+            fixed_full = _full_integer(calibration, fixed.renamed, int8_io)
+            model = convert_savedmodel(
+                fixed.dir, target_kind, fixed.key, fixed.tags, full_integer=fixed_full
+            )
             return model, fixed, "fixed-batch"
         except ConversionError:
             pass
     model = convert_savedmodel(
-        export.dir, target_kind, export.key, export.tags, keep_tensor_lists=True
+        export.dir, target_kind, export.key, export.tags, keep_tensor_lists=True, full_integer=full
     )
     return model, export, "select-tf-ops"
 
 
-def _to_tflite(source, output: Path, options: dict[str, Any], target_kind: str):
+def _to_tflite(source, output: Path, request: ConversionRequest):
+    options, target_kind = request.options, request.target_kind
     input_shapes = options.get("input_shapes") or None
     unranked = [
         e.name for e in source.inputs if e.shape is None and e.name not in (input_shapes or {})
@@ -228,16 +276,22 @@ def _to_tflite(source, output: Path, options: dict[str, Any], target_kind: str):
             f"input(s) {', '.join(unranked)} have an unknown rank, which TFLite cannot keep: pass "
             f'input_shapes, e.g. {{"{unranked[0]}": [1, 224, 224, 3]}}'
         )
+    calibration = _calibration(source, request)
     with tempfile.TemporaryDirectory(prefix="tflite-", dir=output.parent) as scratch:
-        model, export, path = _convert_to_tflite(source, Path(scratch), input_shapes, target_kind)
+        model, export, path = _convert_to_tflite(
+            source,
+            Path(scratch),
+            input_shapes,
+            target_kind,
+            calibration,
+            bool(options.get("int8_io")),
+        )
     output.write_bytes(model.content)
     steps = [*export.steps, "tflite-convert"]
     if path == "fixed-batch":
         steps.insert(-1, "fix-batch")
-    if target_kind != "tflite":
-        steps.append(
-            "quantize-float16" if target_kind == "tflite_fp16" else "quantize-int8-dynamic"
-        )
+    if target_kind in QUANTIZE_STEP:
+        steps.append(QUANTIZE_STEP[target_kind])
     if model.needs_flex:
         steps.append("select-tf-ops")
     runner = TFLiteRunner(output, export.key)
@@ -256,7 +310,10 @@ def _to_tflite(source, output: Path, options: dict[str, Any], target_kind: str):
             "inputs": [tflite_tensor_facts(d) for d in interpreter.get_input_details()],
             "outputs": [tflite_tensor_facts(d) for d in interpreter.get_output_details()],
         },
+        "report": tflite_report(model.content),
     }
+    if calibration is not None:
+        facts["calibration_rows"] = min(len(v) for v in calibration.values())
     if path == "fixed-batch":
         facts["fixed_batch"] = FIXED_BATCH
     return facts, (None if model.needs_flex else runner), export.renamed, steps
@@ -283,7 +340,7 @@ def _produce(source, request: ConversionRequest, output: Path):
             return _to_frozen_pb(source, output)
         if target == "savedmodel":
             return _to_savedmodel(source, output)
-        return _to_tflite(source, output, request.options, target)
+        return _to_tflite(source, output, request)
     except ConversionError:
         raise
     except Exception as exc:

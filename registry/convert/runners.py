@@ -8,6 +8,7 @@ ai_edge_litert's Interpreter (what devices use), never tf.lite.Interpreter.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,12 +59,28 @@ class SessionRunner:
         self.session.close()
 
 
-def graph_def_runner(graph_def, inputs: list[Endpoint], outputs: list[Endpoint]) -> SessionRunner:
+def session_config(threads: int | None) -> Any:
+    """A Session's configuration: `threads` for its op pools, or TensorFlow's default."""
+    if threads is None:
+        return None
+    return v1.ConfigProto(
+        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads
+    )
+
+
+def graph_def_runner(
+    graph_def,
+    inputs: list[Endpoint],
+    outputs: list[Endpoint],
+    constants: Sequence[ConstantInput] = (),
+    threads: int | None = None,
+) -> SessionRunner:
     """Run a (frozen) GraphDef as it is; endpoint tensors name its nodes."""
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")
-    return SessionRunner(graph, v1.Session(graph=graph), inputs, outputs)
+    session = v1.Session(graph=graph, config=session_config(threads))
+    return SessionRunner(graph, session, inputs, outputs, constants)
 
 
 def savedmodel_runner(
@@ -71,6 +88,7 @@ def savedmodel_runner(
     tags: list[str],
     signature_key: str,
     constants: Sequence[ConstantInput] = (),
+    threads: int | None = None,
 ) -> SessionRunner:
     """Run one signature of a SavedModel the way TF Serving does: the TF1 loader, a Session.
 
@@ -79,7 +97,7 @@ def savedmodel_runner(
     """
     graph = tf.Graph()
     with graph.as_default():
-        session = v1.Session(graph=graph)
+        session = v1.Session(graph=graph, config=session_config(threads))
         meta_graph = v1.saved_model.loader.load(session, tags, str(export_dir))
     signature = meta_graph.signature_def[signature_key]
     fixed = {c.endpoint.name for c in constants}
@@ -109,12 +127,18 @@ class KerasRunner:
 
 
 class TFLiteRunner:
-    """A .tflite file on the LiteRT interpreter: a signature runner, or tensors by name."""
+    """A .tflite file on the LiteRT interpreter: a signature runner, or tensors by name.
 
-    def __init__(self, path: str | Path, signature_key: str | None = None):
+    A full-integer model with int8 inputs and outputs is fed and read in float, as its source
+    is: inputs are quantized with their tensor's scale and zero point, outputs dequantized.
+    """
+
+    def __init__(
+        self, path: str | Path, signature_key: str | None = None, threads: int | None = None
+    ):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(path))
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         signatures = self.interpreter.get_signature_list()
         self.signature_key = signature_key if signature_key in signatures else None
         if self.signature_key is None and len(signatures) == 1:
@@ -123,20 +147,24 @@ class TFLiteRunner:
             names = signatures[self.signature_key]
             runner = self.interpreter.get_signature_runner(self.signature_key)
             in_details, out_details = runner.get_input_details(), runner.get_output_details()
-            self.inputs = [_tflite_endpoint(n, in_details[n]) for n in names["inputs"]]
-            self.outputs = [_tflite_endpoint(n, out_details[n]) for n in names["outputs"]]
+            in_details = {n: in_details[n] for n in names["inputs"]}
+            out_details = {n: out_details[n] for n in names["outputs"]}
             self._runner = runner
         else:
             # A graph converted without a signature: tensor names are the graph's node names.
-            self.inputs = [
-                _tflite_endpoint(d["name"], d) for d in self.interpreter.get_input_details()
-            ]
-            self.outputs = [
-                _tflite_endpoint(d["name"], d) for d in self.interpreter.get_output_details()
-            ]
+            in_details = {d["name"]: d for d in self.interpreter.get_input_details()}
+            out_details = {d["name"]: d for d in self.interpreter.get_output_details()}
             self._runner = None
+        self.inputs = [_tflite_endpoint(n, d) for n, d in in_details.items()]
+        self.outputs = [_tflite_endpoint(n, d) for n, d in out_details.items()]
+        self._input_scales = {n: _scale(d) for n, d in in_details.items()}
+        self._output_scales = {n: _scale(d) for n, d in out_details.items()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {n: _quantized(v, self._input_scales.get(n)) for n, v in feeds.items()}
+        return {n: _dequantized(v, self._output_scales.get(n)) for n, v in self._run(feeds).items()}
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._runner is not None:
             return {k: np.asarray(v) for k, v in self._runner(**feeds).items()}
         interpreter = self.interpreter
@@ -158,6 +186,37 @@ class TFLiteRunner:
         self.interpreter = None
 
 
+@dataclass(frozen=True)
+class Scale:
+    """An integer tensor's affine quantization: real = scale * (value - zero_point)."""
+
+    scale: float
+    zero_point: int
+    dtype: np.dtype
+
+
+def _scale(detail: dict[str, Any]) -> Scale | None:
+    scale, zero_point = detail.get("quantization") or (0.0, 0)
+    dtype = np.dtype(detail["dtype"])
+    return Scale(scale, zero_point, dtype) if scale and dtype.kind in "iu" else None
+
+
+def _quantized(value: np.ndarray, scale: Scale | None) -> np.ndarray:
+    if scale is None or value.dtype.kind != "f":
+        return value
+    info = np.iinfo(scale.dtype)
+    steps = np.round(value / scale.scale) + scale.zero_point
+    return np.clip(steps, info.min, info.max).astype(scale.dtype)
+
+
+def _dequantized(value: np.ndarray, scale: Scale | None) -> np.ndarray:
+    if scale is None:
+        return value
+    return ((value.astype(np.float32) - scale.zero_point) * scale.scale).astype(np.float32)
+
+
 def _tflite_endpoint(name: str, detail: dict[str, Any]) -> Endpoint:
     shape = [int(d) for d in detail.get("shape_signature", detail["shape"])]
-    return Endpoint(name, np.dtype(detail["dtype"]).name, shape, detail["name"])
+    # A quantized tensor is fed and read in float (see TFLiteRunner).
+    dtype = "float32" if _scale(detail) else np.dtype(detail["dtype"]).name
+    return Endpoint(name, dtype, shape, detail["name"])

@@ -64,6 +64,10 @@ def handle(message: dict[str, Any], guard: bool) -> Any:
         return pipeline.describe_source(
             message["kind"], message["path"], message.get("options") or {}, guard=guard
         )
+    if op == "profile":
+        from registry.convert.profiling import profile_variant
+
+        return profile_variant(**message["variant"])
     raise ConversionError(f"unknown request {op!r}")
 
 

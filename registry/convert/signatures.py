@@ -84,4 +84,17 @@ def tflite_tensor_facts(detail: dict[str, Any]) -> dict[str, Any]:
         "dtype": dtype_name(detail["dtype"]),
         "shape": [int(d) for d in detail["shape"]],
         "shape_signature": [int(d) for d in detail.get("shape_signature", detail["shape"])],
+        "quantization": _quantization(detail.get("quantization_parameters") or {}),
+    }
+
+
+def _quantization(parameters: dict[str, Any]) -> dict[str, Any] | None:
+    """An integer tensor's scales and zero points (one per channel, or one); None for float."""
+    scales = [float(s) for s in parameters.get("scales", [])]
+    if not scales:
+        return None
+    return {
+        "scales": scales,
+        "zero_points": [int(z) for z in parameters.get("zero_points", [])],
+        "quantized_dimension": int(parameters.get("quantized_dimension", 0)),
     }

@@ -1,4 +1,5 @@
-"""TFLite conversion from a SavedModel: float32, float16 weights, dynamic-range int8.
+"""TFLite conversion from a SavedModel: float32, float16 weights, dynamic-range int8, and
+full-integer int8 calibrated on the upload's example inputs.
 
 Always `from_saved_model`: it keeps the signature (so devices get named inputs/outputs)
 and, unlike `from_concrete_functions` over a Keras 3 model, cannot silently produce a
@@ -7,6 +8,7 @@ model with uninitialised weights (docs/conversion.md §5).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +16,14 @@ import tensorflow as tf
 
 from registry.convert.contract import ConversionError
 from registry.convert.failures import explain, is_out_of_memory, truncate
+from registry.convert.tflite_report import FLEX_PREFIX, operator_names
 
-QUANTIZATION = {"tflite": "none", "tflite_fp16": "float16", "tflite_int8": "dynamic-range int8"}
-FLEX_PREFIX = "Flex"
+QUANTIZATION = {
+    "tflite": "none",
+    "tflite_fp16": "float16",
+    "tflite_int8": "dynamic-range int8",
+    "tflite_int8_full": "full-integer int8",
+}
 
 
 @dataclass
@@ -31,25 +38,23 @@ class TFLiteModel:
         return bool(self.flex_ops)
 
 
+@dataclass(frozen=True)
+class FullInteger:
+    """How to calibrate a full-integer model: sample feeds keyed by input name, one row each;
+    `int8_io` makes its inputs and outputs int8 too (else they stay float, quantized inside)."""
+
+    representative: Callable[[], Iterator[dict]]
+    int8_io: bool = False
+
+
 class TensorListsNeedStaticShapes(ConversionError):
     """Builtins cannot hold the model's tensor lists (a Keras RNN's loop) at a dynamic batch."""
 
 
 def _with_ops_listed(content: bytes) -> TFLiteModel:
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel(content, 0)
-    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()}
-    ops, flex_ops = set(), set()
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        # Codes above 127 live only in the newer field; the deprecated one saturates.
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        custom = (code.CustomCode() or b"").decode()
-        if builtin == schema.BuiltinOperator.CUSTOM and custom.startswith(FLEX_PREFIX):
-            flex_ops.add(custom.removeprefix(FLEX_PREFIX))
-        else:
-            ops.add(custom or names.get(builtin, str(builtin)))
+    names = {name for ops in operator_names(content) for name in ops}
+    flex_ops = {n.removeprefix(FLEX_PREFIX) for n in names if n.startswith(FLEX_PREFIX)}
+    ops = {n for n in names if not n.startswith(FLEX_PREFIX)}
     return TFLiteModel(content, sorted(ops), sorted(flex_ops))
 
 
@@ -60,19 +65,26 @@ def _converter(
     tags: list[str],
     flex: bool,
     keep_tensor_lists: bool = False,
+    full_integer: FullInteger | None = None,
 ):
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(export_dir), signature_keys=[signature_key], tags=set(tags)
     )
-    if target_kind in ("tflite_fp16", "tflite_int8"):
+    if target_kind != "tflite":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if target_kind == "tflite_fp16":
         converter.target_spec.supported_types = [tf.float16]
+    builtins = tf.lite.OpsSet.TFLITE_BUILTINS
+    if full_integer is not None:
+        # Every builtin in int8, calibrated on the representative rows.
+        builtins = tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+        converter.target_spec.supported_ops = [builtins]
+        converter.representative_dataset = full_integer.representative
+        if full_integer.int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     if flex:
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.TFLITE_BUILTINS,
-            tf.lite.OpsSet.SELECT_TF_OPS,
-        ]
+        converter.target_spec.supported_ops = [builtins, tf.lite.OpsSet.SELECT_TF_OPS]
     if keep_tensor_lists:
         # TensorFlow's documented switch for RNNs at a dynamic batch: the tensor-list ops
         # stay TensorFlow ops (run by Flex) instead of being lowered to static builtins.
@@ -130,6 +142,7 @@ def convert_savedmodel(
     signature_key: str,
     tags: list[str],
     keep_tensor_lists: bool = False,
+    full_integer: FullInteger | None = None,
 ) -> TFLiteModel:
     """Convert one signature; retry with Select TF ops when builtins lack an op.
 
@@ -141,7 +154,7 @@ def convert_savedmodel(
 
     def convert(flex: bool) -> TFLiteModel:
         converter = _converter(
-            export_dir, target_kind, signature_key, tags, flex, keep_tensor_lists
+            export_dir, target_kind, signature_key, tags, flex, keep_tensor_lists, full_integer
         )
         return _with_ops_listed(converter.convert())
 
@@ -157,4 +170,11 @@ def convert_savedmodel(
     try:
         return convert(flex=True)
     except Exception as exc:
+        if full_integer is not None and "Flex" in str(exc):
+            # Calibration runs the model, and no interpreter here runs Flex ops (§13).
+            raise ConversionError(
+                "tflite_int8_full cannot be made for this model: it needs Select TF (Flex) ops, "
+                "and calibrating runs the model in an interpreter, which here has no Flex "
+                "delegate; use tflite_int8 (dynamic range) instead"
+            ) from None
         raise _explain(exc) from None

@@ -24,6 +24,7 @@ from registry.vocabulary import (
     DEFAULT_TARGETS,
     DESCRIBE,
     EXAMPLE_INPUTS_KIND,
+    NEEDS_EXAMPLE_INPUTS,
     OPTIONAL_TARGETS,
     validate_name,
 )
@@ -44,6 +45,8 @@ class UploadOptions:
     saved_model_tags: list[str] = field(default_factory=list)
     # Control placeholders (dropout's keep_prob, is_training) fixed to these values.
     input_constants: dict[str, bool | int | float] = field(default_factory=dict)
+    # The full-integer TFLite variant takes and gives int8 tensors (else float, as its source).
+    int8_io: bool = False
 
     def conversion_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -59,6 +62,8 @@ class UploadOptions:
             options["tags"] = self.saved_model_tags
         if self.input_constants:
             options["input_constants"] = self.input_constants
+        if self.int8_io:
+            options["int8_io"] = True
         return options
 
 
@@ -116,6 +121,15 @@ def discard_blobs(session: Session, storage: Storage, blobs: list[WrittenBlob | 
         storage.delete(blob.temp_key)
 
 
+def _check_calibration(targets: list[str], has_example_inputs: bool) -> None:
+    needing = [t for t in targets if t in NEEDS_EXAMPLE_INPUTS]
+    if needing and not has_example_inputs:
+        raise InvalidRequest(
+            f"{', '.join(needing)} is calibrated on real inputs: send `example_inputs` (an .npz "
+            "keyed by input name) with the model"
+        )
+
+
 def plan_targets(source_kind: str, requested: list[str]) -> list[str]:
     """The kinds to convert into: the defaults for the source plus the requested ones."""
     if source_kind == "tflite":
@@ -156,6 +170,7 @@ def create_version(
             lambda: storage.open(source.temp_key), filename, options.declared_format, limits
         )
         targets = plan_targets(detected.kind, options.targets)
+        _check_calibration(targets, example_inputs is not None)
         source_key = storage.promote(source)
         example_key = storage.promote(example_inputs) if example_inputs else None
     except BaseException:
@@ -248,4 +263,6 @@ def rerun_conversions(
             f"cannot convert a {version.source_kind} into {', '.join(map(str, unknown))}: "
             f"choose from {', '.join(sorted(allowed))}"
         )
+    has_examples = any(a.kind == EXAMPLE_INPUTS_KIND for a in version.artifacts)
+    _check_calibration(targets, has_examples)
     jobs.requeue(session, version, targets, actor)

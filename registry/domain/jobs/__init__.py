@@ -6,11 +6,15 @@ status a version takes from its jobs.
   (`refresh_version_status`, `version_problems`);
 - `found_outputs`: a graph uploaded without output_nodes is described once to find them,
   then converted with them (`outputs_to_find`);
-- `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`);
+- `variants`: what a finished job made (`record_variant`, `find_reusable`, `reuse_variant`),
+  and what the profile job measured (`record_profile`);
+- `profiles`: what a profile job measures, less what the same bytes were measured with
+  before (`adopt_known_profiles`);
 - `statistics`: figures about jobs for `/metrics` and the job log lines.
 """
 
 from registry.domain.jobs.found_outputs import outputs_to_find
+from registry.domain.jobs.profiles import adopt_known_profiles
 from registry.domain.jobs.queue import (
     claim,
     defer,
@@ -33,12 +37,14 @@ from registry.domain.jobs.queue import (
 from registry.domain.jobs.statistics import job_statistics, job_summary
 from registry.domain.jobs.variants import (
     find_reusable,
+    record_profile,
     record_signature,
     record_variant,
     reuse_variant,
 )
 
 __all__ = [
+    "adopt_known_profiles",
     "claim",
     "defer",
     "fail",
@@ -55,6 +61,7 @@ __all__ = [
     "outputs_to_find",
     "queue_job",
     "record_job_event",
+    "record_profile",
     "record_signature",
     "record_variant",
     "refresh_version_status",

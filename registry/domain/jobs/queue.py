@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.db.models import Artifact, ConversionJob, ModelVersion, utcnow
+from registry.domain.jobs.profiles import adopt_known_profiles
 from registry.domain.ledger import audit
+from registry.vocabulary import PROFILE
 
 _JOBS_TO_SEND = "registry.jobs.to_send"
 # Waits between attempts of a job that cannot reach a service: as long as the outage has
@@ -290,6 +292,7 @@ def unsettled_versions(session: Session) -> list[ModelVersion]:
     active = select(ConversionJob.id).where(
         ConversionJob.version_id == ModelVersion.id,
         ConversionJob.status.in_(("queued", "running")),
+        ConversionJob.target_kind != PROFILE,
     )
     return list(
         session.scalars(
@@ -301,11 +304,24 @@ def unsettled_versions(session: Session) -> list[ModelVersion]:
 
 
 def latest_jobs(version: ModelVersion) -> dict[str, ConversionJob]:
-    """The most recent job of each target kind (re-runs supersede earlier attempts)."""
+    """The most recent conversion job of each target kind (re-runs supersede earlier
+    attempts); the profile job is no conversion, and a version's status does not wait for it."""
     latest: dict[str, ConversionJob] = {}
     for job in sorted(version.jobs, key=lambda j: j.id):
-        latest[job.target_kind] = job
+        if job.target_kind != PROFILE:
+            latest[job.target_kind] = job
     return latest
+
+
+def _queue_profile_if_due(session: Session, version: ModelVersion) -> None:
+    """Once a version is ready, profile its variants, unless a profile job came after its
+    latest conversions already, or their bytes were all measured before."""
+    conversions = latest_jobs(version).values()
+    newest = max(conversions, key=lambda j: j.id, default=None)
+    if newest is None or any(j.target_kind == PROFILE and j.id > newest.id for j in version.jobs):
+        return
+    if adopt_known_profiles(session, version):
+        queue_job(session, version, PROFILE, newest.created_by, options={})
 
 
 def refresh_version_status(session: Session, version: ModelVersion) -> None:
@@ -341,6 +357,8 @@ def refresh_version_status(session: Session, version: ModelVersion) -> None:
     version.status_detail = "; ".join(problem["summary"] for problem in problems)
     if version.status != previous:
         _record_settled(session, version, jobs)
+    if version.status == "ready":
+        _queue_profile_if_due(session, version)
 
 
 def _record_settled(session: Session, version: ModelVersion, jobs: Iterable[ConversionJob]) -> None:

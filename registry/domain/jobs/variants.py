@@ -107,3 +107,15 @@ def record_signature(session: Session, version: ModelVersion, signature: dict[st
     version.signature = signature
     if outputs_to_find(version):
         record_found_outputs(session, version, signature.get("options") or {})
+
+
+def record_profile(session: Session, job: ConversionJob, artifact: Artifact, profile: dict) -> None:
+    """A variant's size, load time and latency on the worker that measured them, in its facts
+    (replacing an earlier profile; the same bytes measured again)."""
+    artifact.facts = {**(artifact.facts or {}), "profile": json_native(profile)}
+    record_job_event(
+        session,
+        job,
+        "artifact.profiled",
+        {"kind": artifact.kind, "sha256": artifact.sha256, "profile": profile},
+    )
