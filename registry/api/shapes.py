@@ -151,10 +151,7 @@ class Version(Answer):
     options = any_object("conversion options given at upload")
     tags = any_object()
     aliases = Computed(
-        lambda version: sorted(
-            alias.name for alias in version.model.aliases if alias.version_id == version.id
-        ),
-        fields.List(Text()),
+        lambda version: [alias.name for alias in version.aliases], fields.List(Text())
     )
     created_at = Timestamp()
     created_by = Text()

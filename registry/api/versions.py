@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.http import is_resource_modified
 
 from registry.api import bodies, services, shapes
+from registry.api.answers import revalidated
 from registry.api.auth import actor, requires
 from registry.api.multipart import FormBody, read_form
 from registry.api.unit_of_work import db
@@ -153,17 +154,26 @@ def get_version(name: str, ref: str):
     """One version: status, signature, artifacts (with sha256 and download link), jobs.
     ---
     get:
+      parameters:
+        - name: If-None-Match
+          in: header
+          description: the ETag of the answer held; 304 while it is still current
+          schema: {type: string}
       responses:
         200:
           description: The version.
+          headers:
+            ETag: AnswerETag
           content:
             application/json:
               schema: Version
+        304:
+          description: Not modified; no body.
         404: NotFound
     """
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-    return jsonify(shapes.Version().dump(version))
+    return revalidated(shapes.Version().dump(version))
 
 
 @blueprint.delete("/versions/<ref>")
