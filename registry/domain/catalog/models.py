@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.db.models import Alias, Model, ModelTag, ModelVersion
 from registry.domain.ledger import audit
@@ -252,6 +253,9 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     if statement is not None:
         parts = (joinedload(part) for part in VERSION_PARTS)
         version = session.scalars(statement.options(*parts)).unique().one_or_none()
+        if version is not None:
+            # The caller's model, not a second query for it once the session lets it go.
+            set_committed_value(version, "model", model)
     if version is None:
         raise VersionNotFound(
             f"model {model.name!r} has no version {ref!r} (refer to a version by number, "
@@ -276,6 +280,8 @@ def list_versions(
     order = number.desc() if newest_first else number
     statement = statement.options(*(selectinload(part) for part in VERSION_PARTS))
     versions = list(session.scalars(statement.order_by(order).limit(PAGE_SIZE + 1)))
+    for version in versions:
+        set_committed_value(version, "model", model)
     if len(versions) > PAGE_SIZE:
         return versions[:PAGE_SIZE], encode_cursor(versions[PAGE_SIZE - 1].number)
     return versions, None
