@@ -72,8 +72,8 @@ def production_stack(scratch: Path, api_processes: int = 1, **overrides) -> Iter
         s3_endpoint_url=s3.endpoint_url,
         s3_access_key=s3.access_key,
         s3_secret_key=s3.secret_key,
-        # Database 0: the tests lease 1-15 for their own brokers.
-        broker_url="redis://127.0.0.1:6379/0",
+        # Database 0 unless told: the tests lease 1-15 for their own brokers.
+        broker_url=overrides.pop("broker_url", "redis://127.0.0.1:6379/0"),
         **overrides,
     )
     upgrade(settings.effective_database_url)
