@@ -152,11 +152,13 @@ class Server:
     port: int
     pid: int  # the root of its process tree
     headers: dict[str, str]
+    post_headers: dict[str, str]
     upload_body: Path | None = None
 
 
 def lua_script(server: Server, call: Call, models: int, path: str, mlflow: bool) -> str:
-    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in server.headers.items())
+    sent = {**server.headers, **(server.post_headers if call.method == "POST" else {})}
+    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in sent.items())
     body, mlflow_body = "nil", ""
     if call.method == "POST" and not mlflow:
         body = f'io.open("{server.upload_body}", "rb"):read("*a")'
@@ -631,6 +633,10 @@ def mlflow_server(mlflow: Path, database_url: str, scratch: Path) -> Iterator[Se
             str(port),
             "--workers",
             "2",
+            # uvicorn's default 5 s would kill (and respawn) workers that answer its health
+            # check late on a busy machine, which is not the server's speed being measured.
+            "--uvicorn-opts",
+            "--timeout-worker-healthcheck 300",
         ],
         cwd=scratch,
         stdout=subprocess.DEVNULL,
@@ -639,7 +645,7 @@ def mlflow_server(mlflow: Path, database_url: str, scratch: Path) -> Iterator[Se
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/health", STARTUP_TIMEOUT_SECONDS)
-        yield Server("MLflow", port, process.pid, {"Content-Type": "application/json"})
+        yield Server("MLflow", port, process.pid, {}, {"Content-Type": "application/json"})
     finally:
         os.killpg(process.pid, 15)
         try:

@@ -64,14 +64,14 @@ def list_models():
         422: Invalid
     """
     asked = bodies.query(bodies.ModelQuery())
-    session = db()
+    session = db(read_only=True)
     models, cursor = catalog.list_models(
         session,
         query=asked["q"],
         tag=asked["tag"],
         cursor=asked["cursor"],
     )
-    return jsonify(shapes.ModelList().dump({"models": models, "next_cursor": cursor}))
+    return jsonify(shapes.dump(shapes.ModelList, {"models": models, "next_cursor": cursor}))
 
 
 @blueprint.get("/models/<name>")
@@ -96,8 +96,8 @@ def get_model(name: str):
           description: Not modified; no body.
         404: NotFound
     """
-    model = catalog.get_model(db(), name, with_aliases=True)
-    return revalidated(shapes.Model().dump(model))
+    model = catalog.get_model(db(read_only=True), name, with_aliases=True)
+    return revalidated(shapes.dump(shapes.Model, model))
 
 
 @blueprint.delete("/models/<name>")

@@ -8,6 +8,9 @@ says `sometimes_absent`.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from flask import url_for
 from marshmallow import INCLUDE, Schema, fields, validate
 
@@ -55,6 +58,17 @@ def next_cursor() -> Text:
 
 class Answer(Schema):
     """Base of the response shapes."""
+
+
+@functools.cache
+def _instance(shape: type[Answer]) -> Answer:
+    return shape()
+
+
+def dump(shape: type[Answer], value: Any) -> dict[str, Any]:
+    """`value` as `shape` answers it. One instance of each shape serves every request: building
+    a schema (and its nested ones) costs more than dumping through it."""
+    return _instance(shape).dump(value)
 
 
 class Problem(Answer):

@@ -143,10 +143,10 @@ def list_versions(name: str):
         422: Invalid
     """
     asked = bodies.query(bodies.Paged())
-    session = db()
+    session = db(read_only=True)
     model = catalog.get_model(session, name)
     versions, cursor = catalog.list_versions(session, model, cursor=asked["cursor"])
-    return jsonify(shapes.VersionList().dump({"versions": versions, "next_cursor": cursor}))
+    return jsonify(shapes.dump(shapes.VersionList, {"versions": versions, "next_cursor": cursor}))
 
 
 @blueprint.get("/versions/<ref>")
@@ -171,9 +171,9 @@ def get_version(name: str, ref: str):
           description: Not modified; no body.
         404: NotFound
     """
-    session = db()
+    session = db(read_only=True)
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
-    return revalidated(shapes.Version().dump(version))
+    return revalidated(shapes.dump(shapes.Version, version))
 
 
 @blueprint.delete("/versions/<ref>")
