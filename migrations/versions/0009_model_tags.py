@@ -1,4 +1,5 @@
-"""model tags as a search index: one row per tag of a live model, read in name order
+"""model tags as a search index: one row per tag of a live model, read in name order; the
+aliases of a version found by an index
 
 Revision ID: 0009
 Revises: 0004
@@ -27,6 +28,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_model_tags_search", "model_tags", ["key", "value", "model_name"])
     _index_existing_tags()
+    op.create_index("ix_aliases_version_id", "aliases", ["version_id"])
 
 
 def _index_existing_tags() -> None:
@@ -62,5 +64,6 @@ def _index_existing_tags() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_aliases_version_id", table_name="aliases")
     op.drop_index("ix_model_tags_search", table_name="model_tags")
     op.drop_table("model_tags")

@@ -148,7 +148,8 @@ class Alias(Base):
 
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    # Indexed: a version's answer names the aliases pointing at it.
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(128), default="anonymous")
 
