@@ -55,6 +55,7 @@ WRK = "/usr/bin/wrk"
 VERSIONS_PER_MODEL = 10
 RARE_TAGGED = 3
 CONCURRENCIES = (8, 32)
+WARM_UP_SECONDS = 5
 STARTUP_TIMEOUT_SECONDS = 600
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 VARIANTS = ("frozen_pb", "savedmodel", "tflite")
@@ -193,6 +194,13 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo += children.get(pid, [])
     return tree
+
+
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def cpu_seconds(root: int) -> float:
@@ -645,7 +653,9 @@ def mlflow_server(mlflow: Path, database_url: str, scratch: Path) -> Iterator[Se
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/health", STARTUP_TIMEOUT_SECONDS)
-        yield Server("MLflow", port, process.pid, {}, {"Content-Type": "application/json"})
+        # Its uvicorn and the workers under it serve requests; its job runner does not.
+        serving = next(p for p in process_tree(process.pid) if b"uvicorn" in command_line(p))
+        yield Server("MLflow", port, serving, {}, {"Content-Type": "application/json"})
     finally:
         os.killpg(process.pid, 15)
         try:
@@ -702,10 +712,8 @@ def print_table(models: int, results: dict, mlflow_version: str) -> None:
         for connections in CONCURRENCIES:
             theirs = results[("MLflow", call.name, connections)]
             ours = results[("registry", call.name, connections)]
-            print(
-                f"| {call.name} | {connections} | {cell(theirs)} | {cell(ours)} "
-                f"| {ours.requests_per_second / theirs.requests_per_second:.1f}× |"
-            )
+            ratio = ours.requests_per_second / max(theirs.requests_per_second, 1e-9)
+            print(f"| {call.name} | {connections} | {cell(theirs)} | {cell(ours)} | {ratio:.1f}× |")
 
 
 def cell(measured: Measured) -> str:
@@ -752,7 +760,8 @@ def main() -> None:
                 "registry",
                 stack.api_port,
                 stack.api.pid,
-                {"Authorization": f"Bearer {stack.token}", "Content-Type": content_type},
+                {"Authorization": f"Bearer {stack.token}"},
+                {"Content-Type": content_type},
                 body,
             )
             measure(ours, args, scratch, results)
@@ -764,11 +773,16 @@ def main() -> None:
             engine.dispose()
             print(f"MLflow seeded in {time.monotonic() - started:.0f} s")
             measure(theirs, args, scratch, results)
+            died = (scratch / "mlflow.log").read_text(errors="replace").count(" died")
+            print(f"MLflow worker processes that died meanwhile: {died}")
     print_table(args.models, results, mlflow_version)
     print(f"\nload average after: {os.getloadavg()}")
 
 
 def measure(server: Server, args, scratch: Path, results: dict) -> None:
+    # Workers import and connect lazily: warm every call once before anything is measured.
+    for call in CALLS[:-1]:
+        run_wrk(server, call, args.models, CONCURRENCIES[0], WARM_UP_SECONDS, scratch)
     for call in CALLS:
         for connections in CONCURRENCIES:
             # A short warm-up at the same concurrency: caches, pools, lazily imported code.
