@@ -14,13 +14,13 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import WaitBounds, make_engine, make_sessionmaker
+from registry.db import WaitBounds, make_engine, make_sessionmaker, reads_engine
 from registry.domain import jobs, webhooks
 from registry.domain.ledger import audit
 from registry.logs import current_request_id
@@ -98,6 +98,10 @@ def open_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessions
 
 
+def _refuse_writes(_session: Session, _flush_context, _instances) -> None:
+    raise RuntimeError("a read-only session was asked to write")
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -105,6 +109,7 @@ class Services:
     sessions: sessionmaker[Session]
     storage: Storage
     job_queue: JobQueue
+    read_sessions: sessionmaker[Session] = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, job_queue: JobQueue) -> Services:
@@ -121,6 +126,9 @@ class Services:
         self._sender = BackgroundSender(self.send_jobs)
         self._delivery_sender = BackgroundSender(self.send_deliveries, "deliveries")
         event.listen(self.sessions, "after_commit", self._send_committed_work)
+        # For requests that only read (see api/unit_of_work.py); a write through them is a bug.
+        self.read_sessions = make_sessionmaker(reads_engine(self.engine))
+        event.listen(self.read_sessions, "before_flush", _refuse_writes)
 
     def _send_committed_work(self, session: Session) -> None:
         request_id = current_request_id() or ""

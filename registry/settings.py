@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import (
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     # Access and audit: reads without a token, and an audit event for every artifact download.
     anonymous_read: bool = False
     audit_downloads: bool = False
+    # An API process remembers a token it accepted this long without asking the database again:
+    # a revoked token stops working within it (0: ask on every request).
+    token_cache_seconds: NonNegativeFloat = 5
     # Signs the web pages' sign-in cookies. Empty: a key kept in `<data_dir>/web.key`, made on
     # first use; set it when several machines serve the pages, so each accepts the others'.
     web_secret_key: str = Field("", repr=False)

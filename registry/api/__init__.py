@@ -13,6 +13,7 @@ def services() -> Services:
 
 def register(app: Flask) -> None:
     from registry.api import (
+        answers,
         audit,
         auth,
         compatibility,
@@ -31,6 +32,7 @@ def register(app: Flask) -> None:
     from registry.api.observation import observe_requests
     from registry.api.problems import register_problem_handlers
 
+    app.json = answers.FastJSON(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(models.blueprint)
     app.register_blueprint(versions.blueprint)

@@ -19,6 +19,7 @@ from registry.errors import Unauthorized
 ANONYMOUS = "anonymous"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SCOPE_ATTRIBUTE = "registry_required_scope"
+_ACCEPTED_TOKENS = "registry.accepted_tokens"
 
 View = TypeVar("View", bound=Callable)
 
@@ -37,12 +38,20 @@ public = requires(None)
 
 
 def install(app: Flask) -> None:
+    seconds = app.extensions["registry"].settings.token_cache_seconds
+    app.extensions[_ACCEPTED_TOKENS] = tokens.AcceptedTokens(seconds)
     app.before_request(authenticate)
 
 
 def actor() -> str:
     """The name of the token behind this request: the actor its audit events name."""
     return g.get("actor", ANONYMOUS)
+
+
+def forget_revoked(name: str) -> None:
+    """A token revoked through this process stops working here at once, not after the cache's
+    seconds (other API processes notice within them)."""
+    current_app.extensions[_ACCEPTED_TOKENS].forget(name)
 
 
 def needed_scope() -> str | None:
@@ -70,9 +79,8 @@ def authenticate() -> None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send the token as `Authorization: Bearer <token>`")
-    # Its own short read, not the request's unit of work: an upload streams for minutes after
-    # this check, and no transaction may stay open (on SQLite: hold the write lock) meanwhile.
-    with svc.sessions() as session:
-        token = tokens.authenticate(session, secret.strip())
+    # Remembered for a few seconds; else its own short read, not the request's unit of work: an
+    # upload streams for minutes after this check, and no transaction may stay open meanwhile.
+    token = current_app.extensions[_ACCEPTED_TOKENS].authenticate(svc.sessions, secret.strip())
     tokens.require_scope(token.name, token.scope, needed)
     g.actor = token.name

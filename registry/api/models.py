@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from registry.api import bodies, shapes
+from registry.api.answers import revalidated
 from registry.api.auth import actor, requires
 from registry.api.unit_of_work import db
 from registry.domain import catalog
@@ -64,14 +65,14 @@ def list_models():
         422: Invalid
     """
     asked = bodies.query(bodies.ModelQuery())
-    session = db()
+    session = db(read_only=True)
     models, cursor = catalog.list_models(
         session,
         query=asked["q"],
         tag=asked["tag"],
         cursor=asked["cursor"],
     )
-    return jsonify(shapes.ModelList().dump({"models": models, "next_cursor": cursor}))
+    return jsonify(shapes.dump(shapes.ModelList, {"models": models, "next_cursor": cursor}))
 
 
 @blueprint.get("/models/<name>")
@@ -79,17 +80,25 @@ def get_model(name: str):
     """One model, its aliases and latest version number.
     ---
     get:
+      parameters:
+        - name: If-None-Match
+          in: header
+          description: the ETag of the answer held; 304 while it is still current
+          schema: {type: string}
       responses:
         200:
           description: The model.
+          headers:
+            ETag: AnswerETag
           content:
             application/json:
               schema: Model
+        304:
+          description: Not modified; no body.
         404: NotFound
     """
-    session = db()
-    model = catalog.get_model(session, name)
-    return jsonify(shapes.Model().dump(model))
+    model = catalog.get_model(db(read_only=True), name, with_aliases=True)
+    return revalidated(shapes.dump(shapes.Model, model))
 
 
 @blueprint.put("/models/<name>/readme")

@@ -140,6 +140,7 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {**STRING, "format": "uri-reference"},
     },
     "ETag": {"description": "the sha256, quoted", "schema": STRING},
+    "AnswerETag": {"description": "a hash of the answer; changes with it", "schema": STRING},
     "ReprDigest": {"description": "`sha-256=:<base64>:` (RFC 9530)", "schema": STRING},
     "ContentRange": {"description": "`bytes first-last/size`", "schema": STRING},
     "RetryAfter": {"description": "seconds", "schema": {"type": "integer"}},

@@ -9,7 +9,9 @@ says `sometimes_absent`.
 
 from __future__ import annotations
 
+import functools
 import json
+from typing import Any
 
 from flask import url_for
 from marshmallow import INCLUDE, Schema, fields, validate
@@ -60,6 +62,17 @@ def next_cursor() -> Text:
 
 class Answer(Schema):
     """Base of the response shapes."""
+
+
+@functools.cache
+def _instance(shape: type[Answer]) -> Answer:
+    return shape()
+
+
+def dump(shape: type[Answer], value: Any) -> dict[str, Any]:
+    """`value` as `shape` answers it. One instance of each shape serves every request: building
+    a schema (and its nested ones) costs more than dumping through it."""
+    return _instance(shape).dump(value)
 
 
 class Problem(Answer):
@@ -207,10 +220,7 @@ class Version(Answer):
     )
     tags = any_object()
     aliases = Computed(
-        lambda version: sorted(
-            alias.name for alias in version.model.aliases if alias.version_id == version.id
-        ),
-        fields.List(Text()),
+        lambda version: [alias.name for alias in version.aliases], fields.List(Text())
     )
     compatibility = Computed(
         lambda version: version.compatibility or [], list_of(CompatibilitySummary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from registry.api import bodies, shapes
-from registry.api.auth import actor, requires
+from registry.api.auth import actor, forget_revoked, requires
 from registry.api.unit_of_work import db
 from registry.domain.ledger import tokens
 
@@ -76,4 +76,5 @@ def revoke_token(name: str):
     """
     session = db()
     tokens.revoke_token(session, name, actor())
+    forget_revoked(name)
     return "", 204

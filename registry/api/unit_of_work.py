@@ -22,11 +22,14 @@ from registry.api.problems import database_unavailable
 log = logging.getLogger(__name__)
 
 
-def db() -> Session:
-    """This request's session, opened on first use."""
+def db(*, read_only: bool = False) -> Session:
+    """This request's session, opened on first use. A view that only reads may ask for a
+    `read_only` one: on PostgreSQL its statements run without a transaction around them,
+    which spares a request two round trips (BEGIN, COMMIT) and cannot write."""
     session = g.get("db_session")
     if session is None:
-        session = g.db_session = services().sessions()
+        svc = services()
+        session = g.db_session = svc.read_sessions() if read_only else svc.sessions()
     return session
 
 

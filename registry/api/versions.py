@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.http import is_resource_modified
 
 from registry.api import bodies, services, shapes
+from registry.api.answers import revalidated
 from registry.api.auth import actor, requires
 from registry.api.multipart import FormBody, read_form
 from registry.api.unit_of_work import db
@@ -142,10 +143,10 @@ def list_versions(name: str):
         422: Invalid
     """
     asked = bodies.query(bodies.Paged())
-    session = db()
+    session = db(read_only=True)
     model = catalog.get_model(session, name)
     versions, cursor = catalog.list_versions(session, model, cursor=asked["cursor"])
-    return jsonify(shapes.VersionList().dump({"versions": versions, "next_cursor": cursor}))
+    return jsonify(shapes.dump(shapes.VersionList, {"versions": versions, "next_cursor": cursor}))
 
 
 @blueprint.get("/versions/<ref>")
@@ -158,24 +159,32 @@ def get_version(name: str, ref: str):
       parameters:
         - in: query
           schema: AsOf
+        - name: If-None-Match
+          in: header
+          description: the ETag of the answer held; 304 while it is still current
+          schema: {type: string}
       responses:
         200:
           description: The version.
+          headers:
+            ETag: AnswerETag
           content:
             application/json:
               schema: Version
+        304:
+          description: Not modified; no body.
         400: Invalid
         404: NotFound
         422: Invalid
     """
     at = bodies.query(bodies.AsOf()).get("at")
-    session = db()
+    session = db(read_only=True)
     model = catalog.get_model(session, name)
     if at is not None:
         version = alias_history.version_at(session, model, ref, at)
     else:
         version = catalog.resolve_version(session, model, ref)
-    return jsonify(shapes.Version().dump(version))
+    return revalidated(shapes.dump(shapes.Version, version))
 
 
 @blueprint.delete("/versions/<ref>")

@@ -53,6 +53,24 @@ class Model(Base):
         back_populates="model", order_by="ModelVersion.number"
     )
     aliases: Mapped[list[Alias]] = relationship(back_populates="model", order_by="Alias.name")
+    # The search index of `tags`; written with them, removed when the model is deleted.
+    tag_index: Mapped[list[ModelTag]] = relationship(cascade="all, delete-orphan")
+
+
+class ModelTag(Base):
+    """One tag of a live model as search matches it: `key:value`, the value as text.
+
+    The model's name is repeated here so a tag search reads the index in name order and stops
+    after a page, however many models carry the tag (names are never changed).
+    """
+
+    __tablename__ = "model_tags"
+    __table_args__ = (Index("ix_model_tags_search", "key", "value", "model_name"),)
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    model_name: Mapped[str] = mapped_column(String(128))
 
 
 class ModelVersion(Base):
@@ -91,6 +109,8 @@ class ModelVersion(Base):
     jobs: Mapped[list[ConversionJob]] = relationship(
         back_populates="version", order_by="ConversionJob.id"
     )
+    # The aliases pointing at this version (read-only: aliases are moved through Model.aliases).
+    aliases: Mapped[list[Alias]] = relationship(viewonly=True, order_by="Alias.name")
 
 
 # The newest version not deleted (what `latest` names), loaded with the model in one query.
@@ -138,7 +158,8 @@ class Alias(Base):
 
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    # Indexed: a version's answer names the aliases pointing at it.
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(128), default="anonymous")
 

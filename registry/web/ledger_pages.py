@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import make_response, redirect, render_template, request, url_for
 
-from registry.api.auth import actor
+from registry.api.auth import actor, forget_revoked
 from registry.api.unit_of_work import db
 from registry.domain.ledger import audit, tokens
 from registry.errors import Unauthorized
@@ -74,4 +74,5 @@ def token_list():
 def revoke(name: str):
     signin.require("admin")
     tokens.revoke_token(db(), name, actor())
+    forget_revoked(name)
     return redirect(url_for("web.token_list"), 303)

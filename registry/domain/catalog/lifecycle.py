@@ -71,6 +71,7 @@ def delete_model(session: Session, model_name: str, actor: str) -> Deletion:
     for version in versions:
         version.deleted_at, version.deleted_by = now, actor
     model.deleted_at, model.deleted_by = now, actor
+    model.tag_index.clear()  # a deleted model is never found by its tags
     session.flush()
     numbers = [version.number for version in versions]
     audit.record(

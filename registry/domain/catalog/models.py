@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from registry.db import find_named
-from registry.db.models import Alias, Model, ModelVersion
+from registry.db.models import Alias, Model, ModelTag, ModelVersion
 from registry.domain.catalog.cards import check_card_size
 from registry.domain.ledger import audit
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
@@ -22,6 +22,12 @@ PAGE_SIZE = 50
 # The largest number the version column holds (a 32-bit integer on PostgreSQL).
 MAX_VERSION_NUMBER = 2**31 - 1
 VERSION_NUMBER = re.compile(r"[0-9]{1,10}")
+# What a version's answer shows, loaded with it: never one query per artifact, job or alias.
+VERSION_PARTS = (ModelVersion.artifacts, ModelVersion.jobs, ModelVersion.aliases)
+# What a model's answer shows: its aliases and the numbers they point at.
+MODEL_ALIASES = joinedload(Model.aliases).joinedload(Alias.version)
+# The longest tag key and value (as text) search indexes.
+MAX_TAG_KEY, MAX_TAG_VALUE = 128, 256
 
 
 class ModelExists(InvalidRequest):
@@ -82,7 +88,14 @@ def create_model(
         )
     if existing is not None:
         raise ModelExists(f"model {name!r} already exists")
-    model = Model(name=name, description=description, tags=tags or {}, created_by=actor)
+    tags = tags or {}
+    model = Model(
+        name=name,
+        description=description,
+        tags=tags,
+        tag_index=tag_index(name, tags),
+        created_by=actor,
+    )
     session.add(model)
     session.flush()
     _record_created(session, model)
@@ -116,8 +129,15 @@ def get_or_create_model(session: Session, name: str, actor: str) -> Model:
     return model
 
 
-def get_model(session: Session, name: str) -> Model:
-    model = find_named(session, Model, name)
+def get_model(session: Session, name: str, *, with_aliases: bool = False) -> Model:
+    """The live model called `name`; `with_aliases` loads its aliases and their versions too,
+    in the same query."""
+    model = None
+    if could_be_name(name):
+        statement = select(Model).where(Model.name == name)
+        if with_aliases:
+            statement = statement.options(MODEL_ALIASES)
+        model = session.scalars(statement).unique().one_or_none()
     if model is None:
         raise ModelNotFound(f"no model named {name!r}; create it or upload a version to it")
     return live(model)
@@ -130,24 +150,57 @@ def live(model: Model) -> Model:
     return model
 
 
+def tag_text(value: Any) -> str:
+    """A tag's value as search compares it: `team:vision`, `layers:3`, `public:True`."""
+    return str(value)
+
+
+def tag_index(name: str, tags: dict[str, Any]) -> list[ModelTag]:
+    """The search index rows of a model's tags; refused for a tag too long to index."""
+    rows = []
+    for key, value in tags.items():
+        text = tag_text(value)
+        if len(key) > MAX_TAG_KEY or len(text) > MAX_TAG_VALUE:
+            raise InvalidRequest(
+                f"tag {key[:40]!r} is too long to search by: keys may have {MAX_TAG_KEY} "
+                f"characters and values {MAX_TAG_VALUE}"
+            )
+        rows.append(ModelTag(key=key, value=text, model_name=name))
+    return rows
+
+
 def list_models(
     session: Session, *, query: str = "", tag: str = "", cursor: str = ""
 ) -> tuple[list[Model], str | None]:
-    """A page of models by name, filtered by a name substring and a `key:value` tag."""
-    statement = select(Model).where(Model.deleted_at.is_(None)).order_by(Model.name)
+    """A page of models by name, filtered by a name substring and a `key:value` tag.
+
+    Both walk an index in name order from the cursor and stop once the page is full: a tag
+    search reads `ix_model_tags_search` (key, value, name), so a tag on ten models and one on
+    ten thousand cost the same page.
+    """
+    if tag:
+        tag_key, _, tag_value = tag.partition(":")
+        name = ModelTag.model_name
+        statement = (
+            select(Model)
+            .join(ModelTag, ModelTag.model_id == Model.id)
+            .where(ModelTag.key == tag_key, ModelTag.value == tag_value)
+        )
+    else:
+        name = Model.name
+        statement = select(Model)
+    statement = statement.where(Model.deleted_at.is_(None))
     if query:
-        statement = statement.where(Model.name.contains(query, autoescape=True))
+        statement = statement.where(name.contains(query, autoescape=True))
     if cursor:
-        statement = statement.where(Model.name > decode_cursor(cursor))
-    tag_key, _, tag_value = tag.partition(":")
-    models: list[Model] = []
-    # Tags are JSON; filtering them in Python keeps one query for SQLite and PostgreSQL.
-    for model in session.scalars(statement.execution_options(yield_per=PAGE_SIZE)):
-        if tag and str(model.tags.get(tag_key)) != tag_value:
-            continue
-        models.append(model)
-        if len(models) > PAGE_SIZE:
-            break
+        statement = statement.where(name > decode_cursor(cursor))
+    models = list(
+        session.scalars(
+            statement.options(selectinload(Model.aliases).joinedload(Alias.version))
+            .order_by(name)
+            .limit(PAGE_SIZE + 1)
+        )
+    )
     if len(models) > PAGE_SIZE:
         return models[:PAGE_SIZE], encode_cursor(models[PAGE_SIZE - 1].name)
     return models, None
@@ -189,13 +242,22 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     version = None
     if ref == "latest":
-        version = latest_version(session, model)
-    elif VERSION_NUMBER.fullmatch(ref):
-        if int(ref) <= MAX_VERSION_NUMBER:
-            version = session.scalar(statement.where(ModelVersion.number == int(ref)))
-    elif could_be_name(ref):
-        alias = session.get(Alias, (model.id, ref))
-        version = alias.version if alias else None
+        statement = statement.where(ModelVersion.deleted_at.is_(None))
+        statement = statement.order_by(ModelVersion.number.desc()).limit(1)
+    elif VERSION_NUMBER.fullmatch(ref) and int(ref) <= MAX_VERSION_NUMBER:
+        statement = statement.where(ModelVersion.number == int(ref))
+    elif could_be_name(ref) and not VERSION_NUMBER.fullmatch(ref):
+        statement = statement.join(Alias, Alias.version_id == ModelVersion.id).where(
+            Alias.model_id == model.id, Alias.name == ref
+        )
+    else:
+        statement = None
+    if statement is not None:
+        parts = (joinedload(part) for part in VERSION_PARTS)
+        version = session.scalars(statement.options(*parts)).unique().one_or_none()
+        if version is not None:
+            # The caller's model, not a second query for it once the session lets it go.
+            set_committed_value(version, "model", model)
     if version is None:
         raise VersionNotFound(
             f"model {model.name!r} has no version {ref!r} (refer to a version by number, "
@@ -218,7 +280,10 @@ def list_versions(
         after = int(decode_cursor(cursor))
         statement = statement.where(number < after if newest_first else number > after)
     order = number.desc() if newest_first else number
+    statement = statement.options(*(selectinload(part) for part in VERSION_PARTS))
     versions = list(session.scalars(statement.order_by(order).limit(PAGE_SIZE + 1)))
+    for version in versions:
+        set_committed_value(version, "model", model)
     if len(versions) > PAGE_SIZE:
         return versions[:PAGE_SIZE], encode_cursor(versions[PAGE_SIZE - 1].number)
     return versions, None

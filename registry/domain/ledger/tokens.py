@@ -12,12 +12,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db import find_named
 from registry.db.models import ApiToken, utcnow
@@ -139,6 +141,54 @@ def authenticate(session: Session, secret: str, now: datetime | None = None) -> 
     if status == "expired":
         raise Unauthorized(f"token {token.name!r} expired at {audit.iso_time(token.expires_at)}")
     return token
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A token accepted a moment ago: what a request needs of it, and until when to trust it."""
+
+    name: str
+    scope: str
+    trusted_until: float  # time.monotonic()
+
+
+class AcceptedTokens:
+    """Tokens an API process accepted in the last `seconds`, keyed by their sha256.
+
+    A request presenting one of them skips the database; so a revocation (or a token's expiry)
+    takes effect in this process within `seconds`. Refusals are never remembered.
+    """
+
+    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._accepted: dict[str, Accepted] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, sessions: sessionmaker[Session], secret: str) -> Accepted:
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        known = self._accepted.get(digest)
+        if known is not None and now < known.trusted_until:
+            return known
+        with sessions() as session:
+            token = authenticate(session, secret)
+        trusted_until = now + self.seconds
+        if token.expires_at is not None:
+            left = (audit.as_utc(token.expires_at) - utcnow()).total_seconds()
+            trusted_until = min(trusted_until, now + left)
+        accepted = Accepted(token.name, token.scope, trusted_until)
+        if self.seconds > 0:
+            with self._lock:
+                if len(self._accepted) >= self.max_entries:
+                    self._accepted.clear()
+                self._accepted[digest] = accepted
+        return accepted
+
+    def forget(self, name: str) -> None:
+        """Stop trusting the token called `name` here at once (it was just revoked)."""
+        with self._lock:
+            self._accepted = {k: v for k, v in self._accepted.items() if v.name != name}
 
 
 def require_scope(token_name: str, scope: str, needed: str) -> None:
