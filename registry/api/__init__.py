@@ -15,6 +15,7 @@ def register(app: Flask) -> None:
     from registry.api import (
         audit,
         auth,
+        direct_uploads,
         docs,
         health,
         lineage,
@@ -32,6 +33,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(models.blueprint)
     app.register_blueprint(versions.blueprint)
+    app.register_blueprint(direct_uploads.blueprint)
     app.register_blueprint(serving.blueprint)
     app.register_blueprint(lineage.blueprint)
     app.register_blueprint(audit.blueprint)
