@@ -172,6 +172,11 @@ def path_parameters(converter: OpenAPIConverter) -> dict[str, dict[str, Any]]:
             "description": "64 hex digits, either case",
             "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
         },
+        "UploadId": {
+            "name": "upload_id",
+            "description": "a direct upload's `id`",
+            "schema": {"type": "string"},
+        },
     }
 
 
@@ -183,6 +188,7 @@ ARGUMENTS = {
     "alias": "AliasName",
     "kind": "ArtifactKind",
     "sha256": "Sha256",
+    "upload_id": "UploadId",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, Response, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.http import is_resource_modified
 
 from registry.api import bodies, services, shapes
@@ -285,9 +285,8 @@ def download_artifact(name: str, ref: str, kind: str):
         url = svc.storage.download_url(
             artifact.storage_key, svc.settings.download_redirect_seconds, download_name
         )
-        response = redirect(url, 307)
-        response.headers["Cache-Control"] = "no-store"  # the URL expires
-        return response
+        # No body, and not to be cached: the URL expires.
+        return Response(status=307, headers={"Location": url, "Cache-Control": "no-store"})
     response = Response(
         verified_stream(svc.storage, artifact),
         headers={
