@@ -328,20 +328,25 @@ class RegistryClient:
         kind: str,
         dest: str | Path,
         progress: Progress | None = None,
+        *,
+        redirect: bool = True,
     ) -> dict:
         """Save one artifact to `dest`, its sha256 checked against the version's listing.
 
         The bytes go to a temporary file next to `dest`, renamed into place only when their
         size and sha256 are the listed ones (and agree with the ETag / Repr-Digest); on any
         mismatch or a transfer that breaks off nothing is left and TransferFailed is raised.
-        On S3 storage the bytes come from a presigned S3 URL the registry redirects to.
+        On S3 storage the bytes come from a presigned S3 URL the registry redirects to, unless
+        `redirect` is False (then the registry sends them).
         Returns the artifact's listing with `version` and `path` added.
         """
         dest = Path(dest)
         version = self.version(name, ref)
         number = version["version"]
         path = f"/models/{_path(name, 'versions', number, 'artifacts', kind)}"
-        response = self.request("GET", path, params={"redirect": "true"}, stream=True)
+        response = self.request(
+            "GET", path, params={"redirect": str(redirect).lower()}, stream=True
+        )
         if response.is_redirect:
             response.close()
             response = fetch(self.storage_http, response.headers["Location"])
