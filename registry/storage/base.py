@@ -159,6 +159,11 @@ class DirectTransfers(Protocol):
 
     def abort_direct_upload(self, key: str, upload_id: str) -> None: ...
 
+    def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
+        """Move the object `key` to its content key if its bytes hash to `sha256`; raise
+        DigestMismatch, keeping nothing, if not. `key` is removed either way."""
+        ...
+
     def download_url(self, key: str, expires_seconds: int, filename: str) -> str:
         """A URL that serves the object's bytes to one HTTP GET until it expires."""
         ...

@@ -117,12 +117,17 @@ def test_an_interrupted_direct_upload_resumes_sending_only_the_parts_s3_lacks(
 
 
 @on_s3
+@pytest.mark.parametrize("claimed_is_held", [False, True], ids=["new-digest", "held-digest"])
 def test_a_direct_upload_whose_bytes_differ_from_its_sha256_is_refused_and_leaves_nothing(
-    registry, model_name, tmp_path
+    registry, client, model_name, tmp_path, claimed_is_held
 ):
+    """Claiming a digest no bytes have yet, or one another version holds (which stays whole)."""
+    held = fake_tflite(tmp_path / "held.tflite")
+    if claimed_is_held:
+        registry.upload(f"{model_name}-held", held).raise_for_status()
+    claimed = _sha256(held.read_bytes())
     model = fake_tflite(tmp_path / "big.tflite", size=DIRECT_FILE_SIZE)
     data = model.read_bytes()
-    claimed = _sha256(b"other bytes")
     body = _start_body(model, sha256=claimed)
     uploads = registry.api(f"/models/{model_name}/uploads")
     started = registry.http.post(uploads, json=body).json()
@@ -145,6 +150,13 @@ def test_a_direct_upload_whose_bytes_differ_from_its_sha256_is_refused_and_leave
     assert not list(storage.keys(DIRECT_PREFIX))
     assert storage.find_direct_upload(DIRECT_PREFIX + started["id"]) is None
     assert not storage.exists(f"blobs/sha256/{_sha256(data)[:2]}/{_sha256(data)}")
+    claimed_key = f"blobs/sha256/{claimed[:2]}/{claimed}"
+    assert storage.find_direct_upload(claimed_key) is None  # the copy there was aborted
+    if claimed_is_held:
+        client.download(f"{model_name}-held", 1, "tflite", tmp_path / "held-back")
+        assert (tmp_path / "held-back").read_bytes() == held.read_bytes()
+    else:
+        assert not storage.exists(claimed_key)
     again = registry.http.post(complete, json={**body, "parts": sent})
     assert again.status_code == 404 and again.json()["title"] == "Upload not found"
 

@@ -3,11 +3,12 @@ presigned URLs; then checked and recorded exactly like an upload through the API
 
 The upload is a multipart upload of a temporary key named after who uploads what (model,
 actor, sha256, size), so asking again for the same file finds the parts already stored and
-the client sends only the others. Finishing joins the parts, reads the object back to check
-its sha256 (a mismatch removes it), and hands it to `uploads.create_version`: inspection,
-promotion to the content key, version and jobs. Until then nothing refers to the bytes, and an
-upload never finished is aborted a day after it began (`S3Storage.abort_abandoned_uploads`,
-run by `registry gc` and whenever a process opens the store).
+the client sends only the others. Finishing joins the parts, then copies them to their
+content key while reading them back to check the sha256 (a mismatch keeps nothing), and hands
+them to `uploads.create_version`: inspection, version and jobs. Until then nothing refers to
+the bytes, and an upload never finished is aborted a day after it began
+(`S3Storage.abort_abandoned_uploads`, run by `registry gc` and whenever a process opens the
+store).
 """
 
 from __future__ import annotations
@@ -28,14 +29,7 @@ from registry.errors import (
     UploadTooLarge,
 )
 from registry.settings import Settings
-from registry.storage import (
-    BlobNotFound,
-    DigestMismatch,
-    DirectTransfers,
-    HashingCounter,
-    Storage,
-    WrittenBlob,
-)
+from registry.storage import BlobNotFound, DirectTransfers, Storage
 from registry.vocabulary import validate_name
 
 DIRECT_PREFIX = "tmp/direct/"
@@ -148,7 +142,7 @@ def finish_upload(
         store.complete_direct_upload(key, storage_upload, [stored[part] for part in wanted])
     except BlobNotFound as error:  # finished by a concurrent request
         raise UploadNotFound(f"direct upload {upload_id} is no longer in progress") from error
-    source = _verified(storage, key, request)
+    source = store.promote_verified(key, request.sha256, request.size)
     return uploads.create_version(
         session,
         storage,
@@ -189,20 +183,3 @@ def _upload_id(settings: Settings, model_name: str, request: DirectUploadRequest
         )
     named = "\0".join((model_name, actor, request.sha256, str(request.size)))
     return hashlib.sha256(named.encode()).hexdigest()[:32]
-
-
-def _verified(storage: Storage, key: str, request: DirectUploadRequest) -> WrittenBlob:
-    """The joined object, read back whole: removed unless it is the declared bytes."""
-    counted = HashingCounter()
-    try:
-        for chunk in storage.iter_bytes(key):
-            counted.update(chunk)
-        if (counted.hexdigest, counted.size) != (request.sha256, request.size):
-            raise DigestMismatch(
-                f"the uploaded parts are {counted.size} bytes with sha256 {counted.hexdigest}, "
-                f"not the declared {request.size} bytes with sha256 {request.sha256}"
-            )
-    except BaseException:
-        storage.delete(key)
-        raise
-    return WrittenBlob(key, request.sha256, request.size)

@@ -22,11 +22,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..base import (
     CHUNK_SIZE,
     BlobNotFound,
+    HashingCounter,
     StorageError,
     StoredBlob,
     StoredPart,
     WrittenBlob,
     blob_key,
+    verify_digest,
 )
 from .blob_writer import S3BlobWriter
 from .client import make_client, parse_s3_url
@@ -312,6 +314,37 @@ class S3Storage:
         upload = MultipartUpload(self.client, self.bucket, self._full(key), upload_id)
         if not upload.abort():
             self.abort_later(upload)
+
+    def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
+        # The hashing read and the server-side copy run side by side; the copy's multipart
+        # upload is completed only once the digest matched, so the content key never holds
+        # unchecked bytes (a writer trusts bytes it finds there).
+        target = blob_key(sha256)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="s3-verify") as hasher:
+                digest = hasher.submit(self._sha256_of, key)
+                if self.exists(target):
+                    verify_digest(digest.result(), sha256)
+                    self.copy(target, target, size)  # refreshed: see Storage.promote
+                else:
+                    copy_in_ranges(
+                        MultipartUpload.start(self.client, self.bucket, self._full(target)),
+                        self._full(key),
+                        size,
+                        self.copy_part_size,
+                        self._executor(),
+                        self.parts_in_flight,
+                        before_complete=lambda: verify_digest(digest.result(), sha256),
+                    )
+        finally:
+            self.delete(key)
+        return WrittenBlob(target, sha256, size)
+
+    def _sha256_of(self, key: str) -> str:
+        counted = HashingCounter()
+        for chunk in self.iter_bytes(key):
+            counted.update(chunk)
+        return counted.hexdigest
 
     def download_url(self, key: str, expires_seconds: int, filename: str) -> str:
         return self.presign_client.generate_presigned_url(
