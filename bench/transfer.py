@@ -17,14 +17,13 @@ import argparse
 import hashlib
 import os
 import statistics
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import boto3
 
+from bench.processes import RssSampler
 from bench.stack import production_stack
 from registry.client import RegistryClient
 
@@ -42,45 +41,6 @@ def make_payload(path: Path, mib: int) -> str:
             digest.update(chunk)
             out.write(chunk)
     return digest.hexdigest()
-
-
-class RssSampler:
-    """Peak resident memory of a process tree, sampled every 50 ms."""
-
-    def __init__(self, root_pid: int) -> None:
-        self.root_pid = root_pid
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.root_pid)], capture_output=True, text=True)
-        return [self.root_pid, *map(int, out.stdout.split())]
-
-    def _rss(self, pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak_kib = max(self.peak_kib, max(self._rss(p) for p in self._pids()))
-
-    def current_kib(self) -> int:
-        return max(self._rss(p) for p in self._pids())
-
-    def __enter__(self) -> RssSampler:
-        self.peak_kib = self.current_kib()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def timed(label: str, mib: int, action, *args, **kwargs) -> float:
