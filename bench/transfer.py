@@ -74,7 +74,7 @@ def main() -> None:
         proxied = RegistryClient(url, stack.token, timeout=600, direct_upload_threshold=None)
         presigned = RegistryClient(url, stack.token, timeout=600, direct_upload_threshold=1)
         rates: dict[str, list[float]] = {key: [] for key in RATE_LABELS}
-        peak_kib = {"proxied": 0, "presigned": 0}
+        peak_kib = {"api": 0, "presigned": 0}
         idle_kib = 0
         payload = scratch / "payload.tflite"
         for round_number in range(1, args.rounds + 1):
@@ -91,34 +91,23 @@ def main() -> None:
                     "direct/payload",
                 )
             )
-            with RssSampler(stack.api.pid) as rss:
-                idle_kib = idle_kib or rss.peak_kib
-                # The registry's own client: hashes the file, then streams it with its sha256.
-                rates["up_api"].append(
-                    timed(
-                        "upload   through API",
-                        args.mib,
-                        proxied.upload,
-                        model,
-                        payload,
-                        format="tflite",
+            # The registry's own client hashes the file, then streams it through the API with
+            # its sha256, or PUTs its parts to S3 and has the registry join and check them.
+            for way, client in (("api", proxied), ("presigned", presigned)):
+                make_payload(payload, args.mib)  # bytes the store does not hold yet
+                with RssSampler(stack.api.pid) as rss:
+                    idle_kib = idle_kib or rss.peak_kib
+                    rates[f"up_{way}"].append(
+                        timed(
+                            RATE_LABELS[f"up_{way}"],
+                            args.mib,
+                            client.upload,
+                            model,
+                            payload,
+                            format="tflite",
+                        )
                     )
-                )
-            peak_kib["proxied"] = max(peak_kib["proxied"], rss.peak_kib)
-            make_payload(payload, args.mib)  # bytes the store does not hold yet
-            with RssSampler(stack.api.pid) as rss:
-                # Hashes the file, PUTs its parts to S3, and the registry joins and checks them.
-                rates["up_presigned"].append(
-                    timed(
-                        "upload   presigned",
-                        args.mib,
-                        presigned.upload,
-                        model,
-                        payload,
-                        format="tflite",
-                    )
-                )
-            peak_kib["presigned"] = max(peak_kib["presigned"], rss.peak_kib)
+                peak_kib[way] = max(peak_kib[way], rss.peak_kib)
             rates["down_boto3"].append(
                 timed(
                     "download direct boto3",
@@ -158,7 +147,7 @@ def main() -> None:
                 print(f"ratio {direction + 'load':<8} {way}/boto3: {ratio:.2f}")
         print(
             f"API RSS: {idle_kib / 1024:.0f} MiB before the first upload, peak "
-            f"{peak_kib['proxied'] / 1024:.0f} MiB during uploads through it, "
+            f"{peak_kib['api'] / 1024:.0f} MiB during uploads through it, "
             f"{peak_kib['presigned'] / 1024:.0f} MiB during presigned ones"
         )
 
