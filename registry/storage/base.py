@@ -157,8 +157,6 @@ class DirectTransfers(Protocol):
         """Join the parts into the object `key`."""
         ...
 
-    def abort_direct_upload(self, key: str, upload_id: str) -> None: ...
-
     def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
         """Move the object `key` to its content key if its bytes hash to `sha256`; raise
         DigestMismatch, keeping nothing, if not. `key` is removed either way."""

@@ -310,11 +310,6 @@ class S3Storage:
             [{"PartNumber": part.number, "ETag": f'"{part.etag}"'} for part in parts]
         )
 
-    def abort_direct_upload(self, key: str, upload_id: str) -> None:
-        upload = MultipartUpload(self.client, self.bucket, self._full(key), upload_id)
-        if not upload.abort():
-            self.abort_later(upload)
-
     def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
         # The hashing read and the server-side copy run side by side; the copy's multipart
         # upload is completed only once the digest matched, so the content key never holds
