@@ -199,7 +199,8 @@ def main() -> None:
     rows = args.rows.split(",")
     with tempfile.TemporaryDirectory(prefix="bench-conversion-") as scratch_name:
         scratch = Path(scratch_name)
-        with production_stack(scratch, max_upload_bytes=1024**3) as stack:
+        # ResNet50's jobs take minutes on a busy 2-core machine: past the default job timeout.
+        with production_stack(scratch, max_upload_bytes=1024**3, job_timeout_seconds=3600) as stack:
             worker = stack.start_worker()
             if "small" in rows:
                 small_row(stack, scratch, args.runs)
