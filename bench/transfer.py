@@ -1,12 +1,14 @@
-"""Upload and download throughput through the API vs direct boto3, side by side in one run.
+"""Upload and download throughput through the API, presigned, and direct boto3, in one run.
 
     .venv/bin/python -m bench.transfer [--mib 1024]
 
 Starts SeaweedFS on loopback (or uses REGISTRY_S3_ENDPOINT_URL), a PostgreSQL schema in the
-local `test` database, and the API under gunicorn. The API path is the registry's own client:
-it hashes the file and streams it with its sha256 declared, and checks the sha256 of what it
-downloads. Prints MiB/s per round and the medians, the API/boto3 ratios, and the API
-processes' peak RSS during the uploads.
+local `test` database, and the API under gunicorn. The registry rows use its own client: it
+hashes the file, then either streams it through the API with its sha256 declared, or sends
+it straight to S3 in presigned parts and has the registry join and check them; downloads are
+streamed by the API or fetched from a presigned URL, the sha256 checked by the client either
+way. Prints MiB/s per round and the medians, the ratios to boto3, and the API processes' peak
+RSS during each kind of upload.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ import argparse
 import hashlib
 import os
 import statistics
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import boto3
 
+from bench.processes import RssSampler
 from bench.stack import production_stack
 from registry.client import RegistryClient
 
@@ -40,45 +41,6 @@ def make_payload(path: Path, mib: int) -> str:
             digest.update(chunk)
             out.write(chunk)
     return digest.hexdigest()
-
-
-class RssSampler:
-    """Peak resident memory of a process tree, sampled every 50 ms."""
-
-    def __init__(self, root_pid: int) -> None:
-        self.root_pid = root_pid
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.root_pid)], capture_output=True, text=True)
-        return [self.root_pid, *map(int, out.stdout.split())]
-
-    def _rss(self, pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak_kib = max(self.peak_kib, max(self._rss(p) for p in self._pids()))
-
-    def current_kib(self) -> int:
-        return max(self._rss(p) for p in self._pids())
-
-    def __enter__(self) -> RssSampler:
-        self.peak_kib = self.current_kib()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def timed(label: str, mib: int, action, *args, **kwargs) -> float:
@@ -108,11 +70,14 @@ def main() -> None:
             aws_secret_access_key=s3.secret_key,
             region_name="us-east-1",
         )
-        registry = RegistryClient(f"http://127.0.0.1:{stack.api_port}", stack.token, timeout=600)
+        url = f"http://127.0.0.1:{stack.api_port}"
+        proxied = RegistryClient(url, stack.token, timeout=600, direct_upload_threshold=None)
+        presigned = RegistryClient(url, stack.token, timeout=600, direct_upload_threshold=1)
         rates: dict[str, list[float]] = {key: [] for key in RATE_LABELS}
-        peak_kib = idle_kib = 0
+        peak_kib = {"api": 0, "presigned": 0}
+        idle_kib = 0
+        payload = scratch / "payload.tflite"
         for round_number in range(1, args.rounds + 1):
-            payload = scratch / "payload.tflite"
             make_payload(payload, args.mib)
             model = f"bench{round_number}"
             print(f"round {round_number}: {args.mib} MiB of fresh bytes")
@@ -126,20 +91,23 @@ def main() -> None:
                     "direct/payload",
                 )
             )
-            with RssSampler(stack.api.pid) as rss:
-                idle_kib = idle_kib or rss.peak_kib
-                # The registry's own client: hashes the file, then streams it with its sha256.
-                rates["up_api"].append(
-                    timed(
-                        "upload   through API",
-                        args.mib,
-                        registry.upload,
-                        model,
-                        payload,
-                        format="tflite",
+            # The registry's own client hashes the file, then streams it through the API with
+            # its sha256, or PUTs its parts to S3 and has the registry join and check them.
+            for way, client in (("api", proxied), ("presigned", presigned)):
+                make_payload(payload, args.mib)  # bytes the store does not hold yet
+                with RssSampler(stack.api.pid) as rss:
+                    idle_kib = idle_kib or rss.peak_kib
+                    rates[f"up_{way}"].append(
+                        timed(
+                            RATE_LABELS[f"up_{way}"],
+                            args.mib,
+                            client.upload,
+                            model,
+                            payload,
+                            format="tflite",
+                        )
                     )
-                )
-            peak_kib = max(peak_kib, rss.peak_kib)
+                peak_kib[way] = max(peak_kib[way], rss.peak_kib)
             rates["down_boto3"].append(
                 timed(
                     "download direct boto3",
@@ -152,35 +120,45 @@ def main() -> None:
             )
             (scratch / "d").unlink()
             # The client checks the sha256 of what it receives before keeping the file.
-            rates["down_api"].append(
-                timed(
-                    "download through API",
-                    args.mib,
-                    registry.download,
-                    model,
-                    1,
-                    "tflite",
-                    scratch / "d",
+            for key, label, redirect in (
+                ("down_api", "download through API", False),
+                ("down_presigned", "download presigned", True),
+            ):
+                rates[key].append(
+                    timed(
+                        label,
+                        args.mib,
+                        proxied.download,
+                        model,
+                        1,
+                        "tflite",
+                        scratch / "d",
+                        redirect=redirect,
+                    )
                 )
-            )
-            (scratch / "d").unlink()
+                (scratch / "d").unlink()
         median = {key: statistics.median(values) for key, values in rates.items()}
         print(f"median of {args.rounds} rounds, MiB/s:")
         for key, label in RATE_LABELS.items():
             print(f"  {label:<26} {median[key]:8.1f}")
-        print(f"ratio upload   API/boto3: {median['up_api'] / median['up_boto3']:.2f}")
-        print(f"ratio download API/boto3: {median['down_api'] / median['down_boto3']:.2f}")
+        for way in ("api", "presigned"):
+            for direction in ("up", "down"):
+                ratio = median[f"{direction}_{way}"] / median[f"{direction}_boto3"]
+                print(f"ratio {direction + 'load':<8} {way}/boto3: {ratio:.2f}")
         print(
-            f"API RSS: {idle_kib / 1024:.0f} MiB before the first upload, "
-            f"peak {peak_kib / 1024:.0f} MiB during the uploads"
+            f"API RSS: {idle_kib / 1024:.0f} MiB before the first upload, peak "
+            f"{peak_kib['api'] / 1024:.0f} MiB during uploads through it, "
+            f"{peak_kib['presigned'] / 1024:.0f} MiB during presigned ones"
         )
 
 
 RATE_LABELS = {
     "up_boto3": "upload   direct boto3",
     "up_api": "upload   through API",
+    "up_presigned": "upload   presigned",
     "down_boto3": "download direct boto3",
     "down_api": "download through API",
+    "down_presigned": "download presigned",
 }
 
 

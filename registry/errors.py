@@ -56,6 +56,24 @@ class Conflict(RegistryError):
     title = "Conflict"
 
 
+class UploadNotFound(NotFound):
+    """No unfinished direct upload of these bytes: never started, finished, or abandoned."""
+
+    title = "Upload not found"
+
+
+class DirectUploadsUnavailable(Conflict):
+    """The store takes no direct uploads (a local directory): send the file through the API."""
+
+    title = "Direct uploads unavailable"
+
+
+class PartsMissing(Conflict):
+    """A direct upload asked to finish before the store holds all of its parts."""
+
+    title = "Parts missing"
+
+
 class UploadTooLarge(RegistryError):
     status = 413
     title = "Upload too large"

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     s3_access_key: str = ""
     s3_secret_key: str = Field("", repr=False)
     s3_region: str = "us-east-1"
+    # The S3 endpoint as clients reach it, when that differs from `s3_endpoint_url` (a
+    # container network's name): presigned URLs are signed for this host.
+    s3_public_endpoint_url: str = ""
     broker_url: str = ""
 
     # A client that sends nothing of its request for this long is cut off (408) and its
@@ -98,6 +101,11 @@ class Settings(BaseSettings):
     # Bounds of every S3 call (retries are botocore's, 3 attempts): see storage CallPolicy.
     s3_connect_timeout_seconds: PositiveFloat = 3
     s3_read_timeout_seconds: PositiveFloat = 20
+    # Transfers that bypass the API (S3 only): how long a presigned part URL of a direct upload
+    # and a presigned download redirect stay valid. Unfinished direct uploads are aborted a day
+    # after they began (by `registry gc` and by every process that opens the store).
+    direct_upload_url_seconds: PositiveInt = 3600
+    download_redirect_seconds: PositiveInt = 300
 
     # Conversion jobs.
     job_timeout_seconds: PositiveInt = 600

@@ -17,6 +17,7 @@ def register(app: Flask) -> None:
         audit,
         auth,
         compatibility,
+        direct_uploads,
         docs,
         health,
         lineage,
@@ -37,6 +38,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(models.blueprint)
     app.register_blueprint(versions.blueprint)
     app.register_blueprint(compatibility.blueprint)
+    app.register_blueprint(direct_uploads.blueprint)
     app.register_blueprint(serving.blueprint)
     app.register_blueprint(lineage.blueprint)
     app.register_blueprint(audit.blueprint)

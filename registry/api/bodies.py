@@ -41,6 +41,7 @@ from registry.api.shapes import JOB_TARGETS, about, one_of
 from registry.archives.reading import read_full
 from registry.domain.catalog import alias_history
 from registry.domain.catalog.cards import check_card_size
+from registry.domain.catalog.direct_uploads import DirectUploadRequest
 from registry.domain.catalog.uploads import UploadOptions
 from registry.domain.ledger import audit
 from registry.domain.ledger.tokens import SCOPES
@@ -300,8 +301,65 @@ class Upload(Body):
         return UploadOptions(**values)
 
 
+class DirectUploadFile(Upload):
+    """A new version whose file goes straight to storage in parts (S3 only): the file's name,
+    size and sha256, and the text fields of an upload. Sent to start (or pick up) the upload
+    and again, the same, to finish it."""
+
+    class Meta(Body.Meta):
+        exclude = Upload.file_fields()
+
+    filename = Text(required=True, metadata=about("the file's name; its extension says its kind"))
+    size = fields.Integer(
+        required=True, validate=validate.Range(min=1), metadata=about("the file's size in bytes")
+    )
+    sha256 = Sha256(
+        "the file's sha256, checked before any version refers to the bytes", required=True
+    )
+
+    @pre_load
+    def blank_means_absent(self, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {
+            name: value
+            for name, value in body.items()
+            if not isinstance(value, str) or value.strip()
+        }
+
+    @post_load
+    def options(self, values: dict[str, Any], **kwargs: Any) -> DirectUploadRequest:
+        declared = {name: values.pop(name) for name in ("filename", "size", "sha256")}
+        sent = {part["number"]: part["etag"].strip('"') for part in values.pop("parts", ())}
+        return DirectUploadRequest(**declared, options=UploadOptions(**values), parts=sent)
+
+
+class SentPart(Body):
+    """A part as the client sent it: its number and the ETag storage answered."""
+
+    number = fields.Integer(required=True, validate=validate.Range(min=1))
+    etag = Text(required=True)
+
+
+class DirectUploadCompletion(DirectUploadFile):
+    """The body that started a direct upload, and the ETag of each part: storage may hold
+    more than one copy of a part sent twice, and joins the one named."""
+
+    parts = fields.List(fields.Nested(SentPart), required=True)
+
+
 class Paged(Query):
     cursor = Text(load_default="", metadata=about("`next_cursor` of the previous page"))
+
+
+class DownloadQuery(Query):
+    redirect = fields.Boolean(
+        truthy={"true"},
+        falsy={"false"},
+        load_default=False,
+        metadata=about(
+            "answer 307 to a short-lived presigned storage URL instead of sending the bytes "
+            "(S3 storage; a local store sends the bytes anyway)"
+        ),
+    )
 
 
 class ModelQuery(Paged):

@@ -179,6 +179,11 @@ def path_parameters(converter: OpenAPIConverter) -> dict[str, dict[str, Any]]:
             "description": "64 hex digits, either case",
             "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
         },
+        "UploadId": {
+            "name": "upload_id",
+            "description": "a direct upload's `id`",
+            "schema": {"type": "string"},
+        },
     }
 
 
@@ -191,6 +196,7 @@ ARGUMENTS = {
     "kind": "ArtifactKind",
     "sha256": "Sha256",
     "webhook_id": "WebhookId",
+    "upload_id": "UploadId",
 }
 
 

@@ -246,6 +246,30 @@ class Version(Answer):
     )
 
 
+class PartTicket(Answer):
+    """One part of a direct upload: PUT its bytes to `url` (no Authorization header)."""
+
+    number = fields.Integer(metadata=about("1 for the file's first `part_size` bytes, and so on"))
+    size = fields.Integer()
+    url = fields.Url(metadata=about("a presigned storage URL, valid until `urls_expire_at`"))
+    stored_etags = fields.List(
+        Text(),
+        metadata=about(
+            "ETags (MD5s on S3) of the bytes the store holds for this part: a part whose MD5 is "
+            "one of them need not be sent again"
+        ),
+    )
+
+
+class DirectUpload(Answer):
+    """A direct upload in progress: send the parts not stored yet, then finish it."""
+
+    id = Text(metadata=about("finish with POST .../uploads/{id}/complete"))
+    part_size = fields.Integer(metadata=about("bytes per part, the last one excepted"))
+    parts = list_of(PartTicket)
+    urls_expire_at = Timestamp(metadata=about("ask again for fresh URLs after this"))
+
+
 class VersionList(Answer):
     """A page of versions."""
 

@@ -23,6 +23,7 @@ from registry.domain.catalog.artifacts import (
 )
 from registry.domain.catalog.uploads import LimitedBlobWriter
 from registry.errors import InvalidRequest, UploadTooLarge
+from registry.storage import DirectTransfers
 from registry.vocabulary import validate_name
 
 blueprint = Blueprint("versions", __name__, url_prefix="/api/v1/models/<name>")
@@ -96,7 +97,7 @@ def upload_version(name: str):
         example_inputs=example_inputs,
         actor=actor(),
     )
-    return _accepted(version)
+    return accepted(version)
 
 
 def _close_files(form: FormBody):
@@ -115,7 +116,7 @@ def _close_files(form: FormBody):
     return written["file"], written.get("example_inputs"), filename
 
 
-def _accepted(version: ModelVersion):
+def accepted(version: ModelVersion):
     """202 with the version and its queued jobs; they reach the workers once this commits."""
     response = jsonify(shapes.Version().dump(version))
     response.status_code = 202
@@ -234,7 +235,7 @@ def rerun_conversions(name: str, ref: str):
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
     uploads.rerun_conversions(session, version, body["targets"], actor())
-    return _accepted(version)
+    return accepted(version)
 
 
 @blueprint.get("/versions/<ref>/artifacts/<kind>")
@@ -242,9 +243,13 @@ def download_artifact(name: str, ref: str, kind: str):
     """The bytes of one variant: a file, or an archive for directory kinds.
 
     The whole file is checked against its sha256 as it streams; one `Range` is supported.
+    With `redirect=true` and S3 storage the answer is a 307 to a presigned URL of the bytes
+    instead: the client checks their sha256 (the artifact's `sha256`) itself.
     ---
     get:
       parameters:
+        - in: query
+          schema: DownloadQuery
         - name: Range
           in: header
           description: "one range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`"
@@ -276,10 +281,15 @@ def download_artifact(name: str, ref: str, kind: str):
               schema: {type: string, contentMediaType: application/octet-stream}
         304:
           description: Not modified; no body.
+        307:
+          description: "With `redirect=true` on S3 storage: fetch the bytes from `Location`."
+          headers:
+            Location: Location
         404: NotFound
         416: RangeNotSatisfiable
     """
     svc = services()
+    asked = bodies.query(bodies.DownloadQuery())
     session = db()
     version = catalog.resolve_version(session, catalog.get_model(session, name), ref)
     artifact = find_artifact(version, kind)
@@ -288,6 +298,16 @@ def download_artifact(name: str, ref: str, kind: str):
     session.expunge(artifact)
     download_name = f"{name}-v{version.number}-{artifact.filename or kind}"
     etag = f'"{artifact.sha256}"'
+    if (
+        asked["redirect"]
+        and isinstance(svc.storage, DirectTransfers)
+        and is_resource_modified(request.environ, etag)
+    ):
+        url = svc.storage.download_url(
+            artifact.storage_key, svc.settings.download_redirect_seconds, download_name
+        )
+        # No body, and not to be cached: the URL expires.
+        return Response(status=307, headers={"Location": url, "Cache-Control": "no-store"})
     response = Response(
         verified_stream(svc.storage, artifact),
         headers={

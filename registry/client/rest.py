@@ -14,6 +14,12 @@ import httpx
 
 from registry import __version__
 from registry.archives.limits import ArchiveLimits
+from registry.client.direct import (
+    DIRECT_UPLOAD_THRESHOLD,
+    PARTS_IN_FLIGHT,
+    fetch,
+    send_parts,
+)
 from registry.client.downloads import extract_response, save_verified
 from registry.client.errors import (
     Conflict,
@@ -59,6 +65,11 @@ class RegistryClient:
     Every call is bounded: `connect_timeout` seconds to connect, `timeout` seconds for each
     read and each write (not for a whole transfer: an upload or a download can take hours).
 
+    When the registry stores artifacts on S3, files of `direct_upload_threshold` bytes or more
+    go straight to S3 in parts (`parts_in_flight` at a time) and downloads are fetched from
+    presigned S3 URLs: the registry only hands out the URLs and checks the result. None turns
+    direct uploads off.
+
     Errors are typed (`registry.client.errors`): an error answer raises a RegistryAPIError
     subclass carrying the problem+json (status, title, detail, type); no answer at all raises
     RegistryUnavailable, and a download that breaks off TransferFailed.
@@ -71,19 +82,29 @@ class RegistryClient:
         *,
         timeout: float = TIMEOUT_SECONDS,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        direct_upload_threshold: int | None = DIRECT_UPLOAD_THRESHOLD,
+        parts_in_flight: int = PARTS_IN_FLIGHT,
     ) -> None:
         self.url = url.rstrip("/")
+        self.direct_upload_threshold = direct_upload_threshold
+        self.parts_in_flight = parts_in_flight
         headers = {"User-Agent": f"tf-model-registry-client/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            follow_redirects=True,  # an artifact can be served from a presigned storage URL
+        )
+        # For presigned storage URLs: they carry their own signature, never the token.
+        self.storage_http = httpx.Client(
+            headers={"User-Agent": headers["User-Agent"]},
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=parts_in_flight + 2),
         )
 
     def close(self) -> None:
         self.http.close()
+        self.storage_http.close()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -99,6 +120,7 @@ class RegistryClient:
         """One API call (`path` under /api/v1); raises the typed error for an error answer.
 
         With `stream`, the body is left to be read (`iter_bytes`) and the caller closes it.
+        A redirect is answered as it is, not followed.
         """
         request = self.http.build_request(method, f"{self.url}/api/v1{path}", **kwargs)
         try:
@@ -201,8 +223,10 @@ class RegistryClient:
         """Upload a model file, or a directory (packed as a .tar.gz on the fly): a new version.
 
         Streams from disk, never reading a file into memory; `progress(done, total)` is told
-        of the bytes read from the file (for a directory: from the files in it). Returns the
-        new version (status `pending`, with its jobs).
+        of the bytes read from the file (for a directory: from the files in it). A file of
+        `direct_upload_threshold` bytes or more (without `example_inputs`) goes straight to
+        S3 when the registry's store is S3; uploading it again after a failure sends only the
+        parts S3 does not hold yet. Returns the new version (status `pending`, with its jobs).
         """
         path = Path(path)
         if not path.exists():
@@ -221,6 +245,13 @@ class RegistryClient:
             # Promised up front, it lets S3 storage write the file to its final key directly.
             "sha256": None if path.is_dir() else file_sha256(path),
         }
+        if example_inputs is None and self._goes_direct(path):
+            try:
+                return self._upload_direct(name, path, fields, progress)
+            except Conflict as refused:
+                if not refused.type.endswith("/direct-uploads-unavailable"):
+                    raise
+                self.direct_upload_threshold = None  # a local store: the API takes the bytes
         with ExitStack() as opened:
             files = {"file": opened.enter_context(model_field(path, progress))}
             if example_inputs is not None:
@@ -231,6 +262,25 @@ class RegistryClient:
                 data={k: v for k, v in fields.items() if v},
                 files=files,
             )
+
+    def _goes_direct(self, path: Path) -> bool:
+        threshold = self.direct_upload_threshold
+        return threshold is not None and path.is_file() and path.stat().st_size >= threshold
+
+    def _upload_direct(
+        self, name: str, path: Path, fields: dict[str, str | None], progress: Progress | None
+    ) -> dict:
+        """Start (or pick up) a direct upload, send the parts S3 lacks, and finish it."""
+        body = {
+            **{k: v for k, v in fields.items() if v},
+            "filename": path.name,
+            "size": path.stat().st_size,
+        }
+        uploads = f"/models/{_path(name)}/uploads"
+        upload = self._json("POST", uploads, json=body)
+        parts = send_parts(self.storage_http, path, upload, self.parts_in_flight, progress)
+        finish = f"{uploads}/{_path(upload['id'], 'complete')}"
+        return self._json("POST", finish, json={**body, "parts": parts})
 
     def set_alias(self, name: str, alias: str, version: int, *, force: bool = False) -> dict:
         """Point `alias` at a version; refuses (Refused) a version that is not ready unless
@@ -336,19 +386,29 @@ class RegistryClient:
         kind: str,
         dest: str | Path,
         progress: Progress | None = None,
+        *,
+        redirect: bool = True,
     ) -> dict:
         """Save one artifact to `dest`, its sha256 checked against the version's listing.
 
         The bytes go to a temporary file next to `dest`, renamed into place only when their
         size and sha256 are the listed ones (and agree with the ETag / Repr-Digest); on any
         mismatch or a transfer that breaks off nothing is left and TransferFailed is raised.
+        On S3 storage the bytes come from a presigned S3 URL the registry redirects to, unless
+        `redirect` is False (then the registry sends them).
         Returns the artifact's listing with `version` and `path` added.
         """
         dest = Path(dest)
         version = self.version(name, ref)
         number = version["version"]
         path = f"/models/{_path(name, 'versions', number, 'artifacts', kind)}"
-        with closing(self.request("GET", path, stream=True)) as response:
+        response = self.request(
+            "GET", path, params={"redirect": str(redirect).lower()}, stream=True
+        )
+        if response.is_redirect:
+            response.close()
+            response = fetch(self.storage_http, response.headers["Location"])
+        with closing(response):
             if not any(a["kind"] == kind for a in version["artifacts"]):
                 version = self.version(name, number)  # a conversion finished since we looked
             artifact = next(a for a in version["artifacts"] if a["kind"] == kind)

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -118,6 +118,52 @@ class Storage(Protocol):
 
     def check(self) -> None:
         """Raise StorageError unless the store answers."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part of an unfinished direct upload that the store holds (`etag`: its MD5 on S3)."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@runtime_checkable
+class DirectTransfers(Protocol):
+    """A store that clients send bytes to and fetch them from without the registry in the
+    way, through presigned URLs (S3). The local store has none: its bytes go through the API.
+
+    A direct upload is a multipart upload of a temporary key: the client PUTs its parts to
+    `part_url`s, the registry completes it and checks its sha256 before anything refers to it.
+    """
+
+    def start_direct_upload(self, key: str) -> str:
+        """The id of the newest unfinished upload of `key`, or of a new one."""
+        ...
+
+    def find_direct_upload(self, key: str) -> str | None:
+        """The id of the newest unfinished upload of `key`; None when there is none."""
+        ...
+
+    def stored_parts(self, key: str, upload_id: str) -> list[StoredPart]: ...
+
+    def part_url(self, key: str, upload_id: str, number: int, expires_seconds: int) -> str:
+        """A URL that takes one HTTP PUT of part `number`'s bytes until it expires."""
+        ...
+
+    def complete_direct_upload(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
+        """Join the parts into the object `key`."""
+        ...
+
+    def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
+        """Move the object `key` to its content key if its bytes hash to `sha256`; raise
+        DigestMismatch, keeping nothing, if not. `key` is removed either way."""
+        ...
+
+    def download_url(self, key: str, expires_seconds: int, filename: str) -> str:
+        """A URL that serves the object's bytes to one HTTP GET until it expires."""
         ...
 
 

@@ -265,6 +265,30 @@ def test_artifact_download_answers_conform(registry, contract, model_name, tmp_p
     assert [status for *_, status in contract.checked] == ["200", "206", "304", "416", "409"]
 
 
+def test_direct_upload_and_redirect_answers_conform(registry, contract, model_name, tmp_path):
+    """S3 takes the parts and redirects downloads; a local store refuses and sends bytes."""
+    data = fake_tflite(tmp_path / "m.tflite").read_bytes()
+    body = {"filename": "m.tflite", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    uploads = registry.api(f"/models/{model_name}/uploads")
+    http, check = registry.http, contract.check
+
+    started = check(http.post(uploads, json=body))
+    if started.status_code == 200:
+        complete = f"{uploads}/{started.json()['id']}/complete"
+        check(http.post(complete, json={**body, "parts": []}))
+        [part] = started.json()["parts"]
+        etag = requests.put(part["url"], data=data, timeout=30).headers["ETag"]
+        check(http.post(complete, json={**body, "parts": [{"number": 1, "etag": etag}]}))
+    else:
+        registry.upload(model_name, tmp_path / "m.tflite").raise_for_status()
+    url = registry.api(f"/models/{model_name}/versions/1/artifacts/tflite")
+    check(http.get(url, params={"redirect": "true"}, allow_redirects=False))
+
+    on_s3 = registry.settings.storage_url.startswith("s3://")
+    statuses = [status for *_, status in contract.checked]
+    assert statuses == (["200", "409", "202", "307"] if on_s3 else ["409", "200"])
+
+
 def test_problem_answers_conform(registry, contract, model_name, tmp_path):
     reader = bearer_session(registry.issue_token(f"reader-{uuid.uuid4().hex[:8]}", "read"))
     http, check = registry.http, contract.check

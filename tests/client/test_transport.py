@@ -11,6 +11,7 @@ import pytest
 
 from registry.archives.directories import pack_directory
 from registry.client import RegistryClient, RegistryUnavailable, TransferFailed
+from registry.client.direct import send_parts
 from registry.client.uploads import file_sha256
 from tests.client.loopback import sink_server, stalled_server
 from tests.client.trees import files_under, savedmodel_tree
@@ -34,10 +35,29 @@ def test_upload_to_a_registry_that_stops_reading_is_given_up_on_within_the_write
     with model.open("wb") as out:
         out.truncate(64 * MiB)  # sparse: far more than the socket buffers hold
 
-    with stalled_server() as url, RegistryClient(url, timeout=0.5) as client:
+    # Through the API: the body a stalled registry stops reading (no direct upload to S3).
+    stalled = stalled_server()
+    with stalled as url, RegistryClient(url, timeout=0.5, direct_upload_threshold=None) as client:
         started = time.monotonic()
         with pytest.raises(RegistryUnavailable, match=r"could send nothing for 0\.5 s"):
             client.upload("m", model)
+
+        assert time.monotonic() - started < 5
+
+
+def test_a_part_sent_to_storage_that_stops_reading_fails_within_the_write_timeout(tmp_path):
+    model = tmp_path / "model.tflite"
+    with model.open("wb") as out:
+        out.truncate(16 * MiB)
+    part = {"number": 1, "size": 16 * MiB, "stored_etags": []}
+
+    with stalled_server() as url, RegistryClient(url, timeout=0.5) as client:
+        upload = {"part_size": 16 * MiB, "parts": [{**part, "url": f"{url}/bucket/key"}]}
+        started = time.monotonic()
+        with pytest.raises(
+            TransferFailed, match=r"part 1 .*\(could send nothing for 0\.5 s\); upload again"
+        ):
+            send_parts(client.storage_http, model, upload)
 
         assert time.monotonic() - started < 5
 

@@ -47,3 +47,24 @@ def test_s3_url_opens_s3_storage_and_creates_the_bucket(tmp_path, s3_server):
     key = storage.promote(writer.close())
     assert b"".join(storage.iter_bytes(key)) == b"hello"
     storage.close()
+
+
+def test_presigned_urls_name_the_public_s3_endpoint_when_one_is_set(tmp_path, s3_server):
+    settings = Settings(
+        data_dir=tmp_path,
+        storage_url=f"s3://factory-{uuid.uuid4().hex[:8]}/p",
+        s3_endpoint_url=s3_server.endpoint_url,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        s3_public_endpoint_url="http://s3.example.test:8333",
+    )
+
+    storage = open_storage(settings)
+
+    download = storage.download_url("blobs/x", 60, "model.tflite")
+    part = storage.part_url("tmp/direct/x", "upload-1", 3, 60)
+    assert download.startswith("http://s3.example.test:8333/")
+    assert "response-content-disposition=attachment" in download
+    assert part.startswith("http://s3.example.test:8333/") and "partNumber=3" in part
+    storage.check()  # the registry itself still talks to the endpoint it reaches
+    storage.close()

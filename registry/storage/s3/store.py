@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..base import CHUNK_SIZE, BlobNotFound, StorageError, StoredBlob, WrittenBlob, blob_key
+from ..base import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    HashingCounter,
+    StorageError,
+    StoredBlob,
+    StoredPart,
+    WrittenBlob,
+    blob_key,
+    verify_digest,
+)
 from .blob_writer import S3BlobWriter
 from .client import make_client, parse_s3_url
 from .errors import is_missing, storage_error, storage_errors
@@ -47,6 +57,7 @@ MAX_COPY_OBJECT = 5 * 1024 * MiB  # the largest object a single CopyObject may c
 # copies ~8% faster at 1 GiB (5.1 s vs 5.5 s), boto3's managed copy slowest (6.1 s).
 DEFAULT_COPY_THRESHOLD = 256 * MiB
 DEFAULT_COPY_PART_SIZE = 128 * MiB
+MAX_PRESIGNED_SECONDS = 7 * 24 * 3600  # SigV4's longest validity
 
 
 class S3Storage:
@@ -63,6 +74,7 @@ class S3Storage:
         copy_threshold: int = DEFAULT_COPY_THRESHOLD,
         copy_part_size: int = DEFAULT_COPY_PART_SIZE,
         read_ahead: int = DEFAULT_READ_AHEAD,
+        presign_client=None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
@@ -71,6 +83,9 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client if client is not None else make_client()
+        # Presigned URLs are signed for the host clients reach, which may not be the one the
+        # registry uses (a container network's name).
+        self.presign_client = presign_client if presign_client is not None else self.client
         self.part_size = part_size
         self.parts_in_flight = parts_in_flight
         self.copy_threshold = min(copy_threshold, MAX_COPY_OBJECT)
@@ -96,12 +111,21 @@ class S3Storage:
             connect_timeout=settings.s3_connect_timeout_seconds,
             read_timeout=settings.s3_read_timeout_seconds,
         )
+        presign_client = None
+        if settings.s3_public_endpoint_url:
+            presign_client = make_client(
+                settings.s3_public_endpoint_url,
+                settings.s3_access_key,
+                settings.s3_secret_key,
+                settings.s3_region,
+            )
         return cls(
             bucket,
             prefix,
             client,
             part_size=settings.part_size_bytes,
             parts_in_flight=settings.parts_in_flight,
+            presign_client=presign_client,
         )
 
     @staticmethod
@@ -235,6 +259,98 @@ class S3Storage:
                 self._executor(),
                 self.parts_in_flight,
             )
+
+    # -- transfers that bypass the registry (DirectTransfers)
+
+    def find_direct_upload(self, key: str) -> str | None:
+        full = self._full(key)
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        with storage_errors("ListMultipartUploads", key):
+            uploads = [
+                upload
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=full)
+                for upload in page.get("Uploads", ())
+                if upload["Key"] == full
+            ]
+        if not uploads:
+            return None
+        return max(uploads, key=lambda upload: upload["Initiated"])["UploadId"]
+
+    def start_direct_upload(self, key: str) -> str:
+        found = self.find_direct_upload(key)
+        if found is not None:
+            return found
+        return MultipartUpload.start(self.client, self.bucket, self._full(key)).upload_id
+
+    def stored_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        paginator = self.client.get_paginator("list_parts")
+        with storage_errors("ListParts", key):
+            return [
+                StoredPart(part["PartNumber"], part["Size"], part["ETag"].strip('"'))
+                for page in paginator.paginate(
+                    Bucket=self.bucket, Key=self._full(key), UploadId=upload_id
+                )
+                for part in page.get("Parts", ())
+            ]
+
+    def part_url(self, key: str, upload_id: str, number: int, expires_seconds: int) -> str:
+        return self.presign_client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._full(key),
+                "UploadId": upload_id,
+                "PartNumber": number,
+            },
+            ExpiresIn=min(expires_seconds, MAX_PRESIGNED_SECONDS),
+        )
+
+    def complete_direct_upload(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
+        MultipartUpload(self.client, self.bucket, self._full(key), upload_id).complete(
+            [{"PartNumber": part.number, "ETag": f'"{part.etag}"'} for part in parts]
+        )
+
+    def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
+        # The hashing read and the server-side copy run side by side; the copy's multipart
+        # upload is completed only once the digest matched, so the content key never holds
+        # unchecked bytes (a writer trusts bytes it finds there).
+        target = blob_key(sha256)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="s3-verify") as hasher:
+                digest = hasher.submit(self._sha256_of, key)
+                if self.exists(target):
+                    verify_digest(digest.result(), sha256)
+                    self.copy(target, target, size)  # refreshed: see Storage.promote
+                else:
+                    copy_in_ranges(
+                        MultipartUpload.start(self.client, self.bucket, self._full(target)),
+                        self._full(key),
+                        size,
+                        self.copy_part_size,
+                        self._executor(),
+                        self.parts_in_flight,
+                        before_complete=lambda: verify_digest(digest.result(), sha256),
+                    )
+        finally:
+            self.delete(key)
+        return WrittenBlob(target, sha256, size)
+
+    def _sha256_of(self, key: str) -> str:
+        counted = HashingCounter()
+        for chunk in self.iter_bytes(key):
+            counted.update(chunk)
+        return counted.hexdigest
+
+    def download_url(self, key: str, expires_seconds: int, filename: str) -> str:
+        return self.presign_client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._full(key),
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=min(expires_seconds, MAX_PRESIGNED_SECONDS),
+        )
 
     # -- reading
 
