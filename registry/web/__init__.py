@@ -104,6 +104,23 @@ def markdown(text: str) -> Markup:
     return Markup(CARD_MARKDOWN.render(text))
 
 
+SUMMARY_CHARACTERS = 120
+
+
+@blueprint.app_template_filter("card_summary")
+def card_summary(text: str) -> str:
+    """A model card's first heading or paragraph as plain text, cut short: what a list of
+    models has room for (the whole card is on the model's page)."""
+    first = next((token for token in CARD_MARKDOWN.parse(text) if token.type == "inline"), None)
+    children = (first.children or []) if first else []
+    words = "".join(
+        child.content for child in children if child.type in ("text", "code_inline")
+    ).strip()
+    if len(words) > SUMMARY_CHARACTERS:
+        return words[: SUMMARY_CHARACTERS - 1].rstrip() + "…"
+    return words
+
+
 def register(app: Flask) -> None:
     from registry.web import catalog_pages, changes, ledger_pages  # noqa: F401  (their routes)
 
