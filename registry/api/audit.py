@@ -31,7 +31,7 @@ def list_events():
     where = audit.EventFilter.from_query(asked)
     session = db()
     events, cursor = audit.list_events(session, where, cursor=asked["cursor"], limit=asked["limit"])
-    return jsonify(shapes.AuditPage().dump({"events": events, "next_cursor": cursor}))
+    return jsonify(shapes.dump(shapes.AuditPage, {"events": events, "next_cursor": cursor}))
 
 
 @blueprint.get("/verify")
@@ -47,4 +47,4 @@ def verify():
               schema: ChainVerification
     """
     session = db()
-    return jsonify(shapes.ChainVerification().dump(audit.verify_chain(session)))
+    return jsonify(shapes.dump(shapes.ChainVerification, audit.verify_chain(session)))

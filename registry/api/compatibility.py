@@ -40,4 +40,4 @@ def compare_versions(name: str, ref: str):
     model = catalog.get_model(session, name)
     before = catalog.resolve_version(session, model, ref)
     after = catalog.resolve_version(session, model, other)
-    return jsonify(shapes.Comparison().dump(compare_known(before, after)))
+    return jsonify(shapes.dump(shapes.Comparison, compare_known(before, after)))

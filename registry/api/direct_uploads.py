@@ -45,7 +45,7 @@ def start_upload(name: str):
         request=bodies.json_body(bodies.DirectUploadFile()),
         actor=actor(),
     )
-    return jsonify(shapes.DirectUpload().dump(upload))
+    return jsonify(shapes.dump(shapes.DirectUpload, upload))
 
 
 @blueprint.post("/<upload_id>/complete")

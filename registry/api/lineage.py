@@ -41,7 +41,7 @@ def version_lineage(name: str, ref: str):
     graph = lineage.lineage_of(version)
     if wanted == "dot":
         return Response(lineage.to_dot(graph), mimetype=DOT_MEDIA_TYPE)
-    return jsonify(shapes.Lineage().dump(graph))
+    return jsonify(shapes.dump(shapes.Lineage, graph))
 
 
 @blueprint.get("/artifacts/<sha256>")
@@ -60,4 +60,6 @@ def artifact_holders(sha256: str):
     """
     session = db()
     holders = lineage.holders_of(session, sha256)
-    return jsonify(shapes.ArtifactHolders().dump({"sha256": sha256.lower(), "holders": holders}))
+    return jsonify(
+        shapes.dump(shapes.ArtifactHolders, {"sha256": sha256.lower(), "holders": holders})
+    )

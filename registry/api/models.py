@@ -45,7 +45,7 @@ def create_model():
         tags=body["tags"],
         actor=actor(),
     )
-    return jsonify(shapes.Model().dump(model)), 201
+    return jsonify(shapes.dump(shapes.Model, model)), 201
 
 
 @blueprint.get("/models")
@@ -131,7 +131,7 @@ def set_readme(name: str):
     session = db()
     model = catalog.get_model(session, name)
     cards.set_card(session, model, text, actor())
-    return jsonify(shapes.Model().dump(model))
+    return jsonify(shapes.dump(shapes.Model, model))
 
 
 @blueprint.delete("/models/<name>")
@@ -152,7 +152,7 @@ def delete_model(name: str):
         409: Aliased
     """
     deletion = lifecycle.delete_model(db(), name, actor())
-    return jsonify(shapes.Deletion().dump(deletion))
+    return jsonify(shapes.dump(shapes.Deletion, deletion))
 
 
 @blueprint.put("/models/<name>/aliases/<alias>")
@@ -184,7 +184,7 @@ def set_alias(name: str, alias: str):
     body = bodies.json_body(bodies.AliasTarget())
     version, force = body["version"], body["force"]
     moved = aliases.set_alias(db(), name, alias, version, actor(), force=force)
-    return jsonify(shapes.Alias().dump(moved))
+    return jsonify(shapes.dump(shapes.Alias, moved))
 
 
 @blueprint.delete("/models/<name>/aliases/<alias>")
@@ -230,7 +230,7 @@ def alias_history(name: str, alias: str):
         session, model, alias, cursor=asked["cursor"], limit=asked["limit"]
     )
     page = {"model": model.name, "alias": alias, "changes": changes, "next_cursor": cursor}
-    return jsonify(shapes.AliasHistory().dump(page))
+    return jsonify(shapes.dump(shapes.AliasHistory, page))
 
 
 @blueprint.post("/models/<name>/aliases/<alias>/rollback")
@@ -258,4 +258,4 @@ def rollback_alias(name: str, alias: str):
     """
     force = bodies.json_body(bodies.AliasRollback(), required=False)["force"]
     moved = aliases.rollback_alias(db(), name, alias, actor(), force=force)
-    return jsonify(shapes.Alias().dump(moved))
+    return jsonify(shapes.dump(shapes.Alias, moved))

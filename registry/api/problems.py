@@ -32,7 +32,8 @@ def problem(
     slug = title.lower().replace(" ", "-")
     body = {
         **(extra or {}),
-        **shapes.Problem().dump(
+        **shapes.dump(
+            shapes.Problem,
             {
                 "type": PROBLEM_TYPE_BASE + slug,
                 "title": title,
@@ -40,7 +41,7 @@ def problem(
                 "detail": detail,
                 # The path as received, decoded: encoded again so it is a URI reference.
                 "instance": quote(request.path, safe=PATH_CHARACTERS),
-            }
+            },
         ),
     }
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")

@@ -42,7 +42,7 @@ def create_token():
         expires_at=tokens.parse_expiry(body["expires"]),
     )
     described = tokens.describe(issued.record)
-    return jsonify(shapes.IssuedToken().dump({**described, "token": issued.secret})), 201
+    return jsonify(shapes.dump(shapes.IssuedToken, {**described, "token": issued.secret})), 201
 
 
 @blueprint.get("")
@@ -60,7 +60,7 @@ def list_tokens():
     """
     session = db()
     listed = [tokens.describe(t) for t in tokens.list_tokens(session)]
-    return jsonify(shapes.TokenList().dump({"tokens": listed}))
+    return jsonify(shapes.dump(shapes.TokenList, {"tokens": listed}))
 
 
 @blueprint.delete("/<name>")

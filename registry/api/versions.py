@@ -118,7 +118,7 @@ def _close_files(form: FormBody):
 
 def accepted(version: ModelVersion):
     """202 with the version and its queued jobs; they reach the workers once this commits."""
-    response = jsonify(shapes.Version().dump(version))
+    response = jsonify(shapes.dump(shapes.Version, version))
     response.status_code = 202
     response.headers["Location"] = url_for(
         "versions.get_version", name=version.model.name, ref=str(version.number)
@@ -208,7 +208,7 @@ def delete_version(name: str, ref: str):
         409: Aliased
     """
     deletion = lifecycle.delete_version(db(), name, ref, actor())
-    return jsonify(shapes.Deletion().dump(deletion))
+    return jsonify(shapes.dump(shapes.Deletion, deletion))
 
 
 @blueprint.post("/versions/<ref>/conversions")

@@ -40,8 +40,9 @@ def register_webhook():
         secret=body["secret"],
         allow_private=services().settings.webhook_allow_private,
     )
-    answer = shapes.IssuedWebhook().dump(
-        {**shapes.Webhook().dump(issued.record), "secret": issued.secret}
+    answer = shapes.dump(
+        shapes.IssuedWebhook,
+        {**shapes.dump(shapes.Webhook, issued.record), "secret": issued.secret},
     )
     return jsonify(answer), 201
 
@@ -60,7 +61,7 @@ def list_webhooks():
               schema: WebhookList
     """
     listed = webhooks.list_endpoints(db())
-    return jsonify(shapes.WebhookList().dump({"webhooks": listed}))
+    return jsonify(shapes.dump(shapes.WebhookList, {"webhooks": listed}))
 
 
 @blueprint.delete("/<int:webhook_id>")
@@ -102,4 +103,6 @@ def list_deliveries(webhook_id: int):
     deliveries, cursor = webhooks.list_deliveries(
         session, endpoint.id, cursor=asked["cursor"], limit=asked["limit"]
     )
-    return jsonify(shapes.DeliveryPage().dump({"deliveries": deliveries, "next_cursor": cursor}))
+    return jsonify(
+        shapes.dump(shapes.DeliveryPage, {"deliveries": deliveries, "next_cursor": cursor})
+    )
