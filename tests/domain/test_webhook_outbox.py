@@ -4,17 +4,19 @@ change they tell about commits, stop after the last attempt, and end with their 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from registry.db import make_engine, upgrade
-from registry.db.models import WebhookDelivery
+from registry.db.models import WebhookDelivery, utcnow
 from registry.domain import webhooks
 from registry.domain.ledger import audit
 from registry.services import open_sessions
 
 MAX_ATTEMPTS = 3
+GRACE = timedelta(seconds=10)
 
 
 @pytest.fixture
@@ -115,7 +117,7 @@ def test_an_attempt_under_way_is_not_claimed_twice_and_a_retry_waits_its_delay(s
     with sessions.begin() as session:
         webhooks.record_attempt(session, first, None, "ConnectError", max_attempts=MAX_ATTEMPTS)
         too_early = webhooks.claim_attempt(session, delivery.id, lease_seconds=60)
-        due_now = webhooks.due_deliveries(session, redispatch_after_seconds=60)
+        due_now = webhooks.due_deliveries(session, send_grace=GRACE)
 
     assert first is not None and first.number == 1
     assert duplicate is None and too_early is None
@@ -151,10 +153,59 @@ def test_removing_an_endpoint_cancels_what_waits_for_it(sessions):
         move_alias(session)
     with sessions.begin() as session:
         webhooks.remove_endpoint(session, endpoint_id, "tests")
-        due = webhooks.due_deliveries(session, redispatch_after_seconds=60)
+        due = webhooks.due_deliveries(session, send_grace=GRACE)
     with sessions.begin() as session:
         move_alias(session)
 
     [cancelled] = deliveries(sessions)
     assert (cancelled.status, cancelled.last_error) == ("cancelled", "the endpoint was removed")
     assert due == []
+
+
+def test_the_sweep_sends_a_delivery_again_only_when_the_broker_cannot_deliver_it(sessions):
+    register(sessions)
+    with sessions.begin() as session:
+        move_alias(session)
+    [delivery] = deliveries(sessions)
+
+    def due(created_ago: timedelta, sent_ago: timedelta | None, emptied_ago=None) -> bool:
+        now = utcnow()
+        with sessions.begin() as session:
+            session.execute(
+                update(WebhookDelivery).values(
+                    created_at=now - created_ago,
+                    next_attempt_at=now - created_ago,
+                    dispatched_at=None if sent_ago is None else now - sent_ago,
+                )
+            )
+        with sessions.begin() as session:
+            emptied_at = None if emptied_ago is None else now - emptied_ago
+            found = webhooks.due_deliveries(session, send_grace=GRACE, broker_emptied_at=emptied_at)
+            return found == [delivery.id]
+
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    # Committed a moment ago, its after-commit sender not done yet: left to it.
+    assert not due(created_ago=timedelta(0), sent_ago=None)
+    # Never handed to the broker, past the grace: sent.
+    assert due(created_ago=minute, sent_ago=None)
+    # Waiting in a long queue for an hour: not lost, however long it waits.
+    assert not due(created_ago=hour, sent_ago=hour)
+    # The broker's queue was seen empty after it was sent, and nothing took it: lost.
+    assert due(created_ago=hour, sent_ago=hour, emptied_ago=minute)
+    # Sent after the queue was seen empty: still on its way.
+    assert not due(created_ago=hour, sent_ago=timedelta(seconds=1), emptied_ago=minute)
+
+    # A worker claimed an attempt and stopped with it: sent again once its lease ran out.
+    with sessions.begin() as session:
+        attempt = webhooks.claim_attempt(session, delivery.id, lease_seconds=60)
+    assert attempt is not None
+    with sessions.begin() as session:
+        held = webhooks.due_deliveries(session, send_grace=GRACE)
+        session.execute(
+            update(WebhookDelivery).values(
+                dispatched_at=utcnow() - hour, lease_expires_at=utcnow() - minute
+            )
+        )
+    with sessions.begin() as session:
+        after_the_lease = webhooks.due_deliveries(session, send_grace=GRACE)
+    assert held == [] and after_the_lease == [delivery.id]

@@ -37,6 +37,9 @@ class RecordingQueue:
         self.published.update(sent)
         return sent
 
+    def send_deliveries(self, delivery_ids: list[int], request_id: str = "") -> list[int]:
+        return self.queue.send_deliveries(delivery_ids, request_id)
+
     def waiting(self) -> int | None:
         return self.queue.waiting()
 

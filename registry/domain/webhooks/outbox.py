@@ -4,8 +4,8 @@ An audit event whose action tells about a webhook event (`version.ready`, `versi
 `alias.set` / `alias.moved`) adds one delivery row per endpoint that wants it, in the same
 transaction (the audit log's observer, `queue_deliveries`): a change that commits has its
 deliveries recorded, one that rolls back has none. After the commit the deliveries are sent to
-the workers (`take_deliveries_to_send`); a delivery the broker did not take, or whose next
-attempt is due, is sent again by the workers' sweep (`due_deliveries`). A worker claims one
+the workers (`take_deliveries_to_send`); a delivery the broker did not take or lost, or whose
+next attempt is due, is sent again by the workers' sweep (`due_deliveries`). A worker claims one
 attempt at a time under a lease (`claim_attempt`), sends it outside any transaction, and
 records how it went (`record_attempt`): delivered on a 2xx answer, otherwise tried again on
 the retry schedule until `max_attempts`, then failed; a 410 Gone answer removes the endpoint.
@@ -17,7 +17,7 @@ import json
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -126,22 +126,48 @@ def _unleased(now):
     return WebhookDelivery.lease_expires_at.is_(None) | (WebhookDelivery.lease_expires_at < now)
 
 
-def due_deliveries(session: Session, redispatch_after_seconds: int) -> list[int]:
-    """Deliveries to send to the workers again: never taken by the broker, due for their next
-    attempt since their last message, or whose message is long gone (a worker died with it)."""
+def due_deliveries(
+    session: Session,
+    *,
+    send_grace: timedelta,
+    broker_emptied_at: datetime | None = None,
+    limit: int = 500,
+) -> list[int]:
+    """Up to `limit` deliveries the broker can no longer deliver, locked for the sweep to send
+    (again) and mark dispatched in this transaction, by the rules of `jobs.stranded`:
+
+    - never handed to the broker for longer than `send_grace` (the after-commit sender had
+      its chance);
+    - due for a retry since their last message (nobody else sends those);
+    - claimed under a lease that ran out (the worker stopped with it) and not sent since;
+    - taken by the broker before `broker_emptied_at`, a moment its queue was seen empty, and
+      still due with no attempt under way: their messages are gone.
+
+    A delivery whose message still waits in the broker's queue is not lost, however long the
+    queue.
+    """
     now = utcnow()
-    stale = now - timedelta(seconds=redispatch_after_seconds)
-    statement = select(WebhookDelivery.id).where(
-        WebhookDelivery.status == "pending",
-        WebhookDelivery.next_attempt_at <= now,
-        _unleased(now),
-        or_(
-            WebhookDelivery.dispatched_at.is_(None),
-            WebhookDelivery.dispatched_at < WebhookDelivery.next_attempt_at,
-            WebhookDelivery.dispatched_at < stale,
-        ),
+    sent_at = WebhookDelivery.dispatched_at
+    lease_ended = WebhookDelivery.lease_expires_at < now
+    lost = [
+        sent_at.is_(None) & (WebhookDelivery.created_at < now - send_grace),
+        sent_at < WebhookDelivery.next_attempt_at,
+        lease_ended & (sent_at.is_(None) | (sent_at < WebhookDelivery.lease_expires_at)),
+    ]
+    if broker_emptied_at is not None:
+        lost.append(sent_at < broker_emptied_at)
+    statement = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            _unleased(now),
+            or_(*lost),
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
     )
-    return list(session.scalars(statement.order_by(WebhookDelivery.id)))
+    return list(session.scalars(statement.with_for_update(skip_locked=True)))
 
 
 def claim_attempt(session: Session, delivery_id: int, lease_seconds: float) -> Attempt | None:
