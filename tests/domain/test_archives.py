@@ -591,7 +591,7 @@ def test_pack_then_extract_round_trips(tmp_path):
 
 
 def test_pack_directory_stores_noise_and_deflates_what_shrinks(tmp_path):
-    # Several segments of each kind, in one stream: noise (like float weights) between text.
+    # Several segments of each kind in one stream: random bytes between text and zeros.
     src = model_tree(tmp_path / "sm")
     noise = os.urandom(2_500_000)
     text = b"".join(b"node %d: Conv2D relu\n" % i for i in range(150_000))
