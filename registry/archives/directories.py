@@ -10,7 +10,6 @@ writes a byte-for-byte reproducible `.tar.gz` of a directory, streaming, with th
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import stat
 import tarfile
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from registry.archives.entries import archive_entries
+from registry.archives.gzip_writer import AdaptiveGzipWriter
 from registry.archives.limits import ArchiveLimits
-from registry.archives.reading import CHUNK, show
+from registry.archives.reading import show
 from registry.errors import InvalidArchive
 
 __all__ = ["deterministic_tar_gz", "extract_archive", "pack_directory", "tar_entry"]
@@ -130,20 +130,24 @@ def deterministic_tar_gz(out: BinaryIO) -> Iterator[tarfile.TarFile]:
     """A stream-mode pax tar writer onto a gzip stream (mtime 0, no file name) over `out`.
 
     With `tar_entry` headers, the same entries in the same order always give the same bytes.
+    The gzip stream spends on each part what compressing it saves (`AdaptiveGzipWriter`:
+    float weights are run-length coded, random bytes stored, text deflated at level 6).
     `out` is only written to, never seeked, and left open. If the body of the `with` fails,
     the stream is left unfinished (no end-of-archive blocks, no gzip trailer), so a reader
     sees a truncated archive rather than a shorter one that looks whole.
     """
     sink = _Severable(out)
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=6) as gz,
-        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar,
-    ):
+    gz = AdaptiveGzipWriter(sink)
+    # Small blocks: tarfile's stream buffer copies itself on every write it takes.
+    with tarfile.open(
+        fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=tarfile.RECORDSIZE
+    ) as tar:
         try:
             yield tar
         except BaseException:
             sink.severed = True
             raise
+    gz.close()
 
 
 class _CountingReader:

@@ -161,6 +161,8 @@ class GraphSource:
     """A frozen GraphDef file."""
 
     kind = "frozen_pb"
+    # Needs none of its files once loaded, so a converter process may keep it (source_cache).
+    self_contained = True
 
     def __init__(self, path: str | Path, options: dict[str, Any], guard: bool = True):
         self.path = locate.find_model_file(path, (".pb",), "frozen GraphDef (.pb)")

@@ -38,6 +38,8 @@ class KerasSource:
     """A whole Keras model (.keras zip or legacy .h5), loaded without compiling."""
 
     kind = "keras"
+    # Needs none of its files once loaded, so a converter process may keep it (source_cache).
+    self_contained = True
 
     def __init__(self, path: str | Path, options: dict[str, Any], guard: bool = True):
         import keras

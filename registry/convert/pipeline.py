@@ -13,6 +13,7 @@ TFLite is always converted from a SavedModel (see tflite_build).
 
 from __future__ import annotations
 
+import functools
 import keyword
 import shutil
 import tempfile
@@ -49,6 +50,7 @@ from registry.convert.savedmodel_build import (
     savedmodel_from_keras,
 )
 from registry.convert.signatures import tflite_tensor_facts
+from registry.convert.source_cache import LoadedSource, SourceCache, link_tree
 from registry.convert.tflite_build import (
     QUANTIZATION,
     FullInteger,
@@ -95,13 +97,12 @@ def open_source(kind: str, path: str | Path, options: dict[str, Any], guard: boo
         raise explain(exc, f"reading the {kind} upload") from None
 
 
-def describe_source(kind: str, path: str | Path, options: dict[str, Any] | None = None, guard=True):
+def describe_source(
+    kind: str, path: str | Path, options: dict[str, Any], guard: bool, sources: SourceCache
+):
     """The signature of an upload: {inputs, outputs, signatures, ...} (see signatures.py)."""
-    source = open_source(kind, path, options or {}, guard)
-    try:
-        return {**source.signature, "options": source.options_used}
-    finally:
-        source.close()
+    with sources.loaded(kind, path, options, guard, open_source) as loaded:
+        return {**loaded.source.signature, "options": loaded.source.options_used}
 
 
 def _size(path: Path) -> int:
@@ -136,13 +137,11 @@ def _to_frozen_pb(source, output: Path):
     return facts, runner, {}, ["freeze"]
 
 
-def _to_savedmodel(source, output: Path):
-    if isinstance(source, KerasSource):
-        renamed = savedmodel_from_keras(source, output)
-        steps = ["savedmodel-export"]
-    else:
-        renamed = savedmodel_from_frozen(source.frozen(), output).renamed_inputs
-        steps = ["freeze", "savedmodel-build"]
+def _to_savedmodel(loaded: LoadedSource, output: Path):
+    export = _exported(loaded, None, output)
+    if export.dir != output:  # exported for an earlier request on the same source
+        link_tree(export.dir, output)
+    renamed, steps = export.renamed, export.steps
     runner = savedmodel_runner(output, SERVING_TAGS, SERVING_KEY)
     facts = {
         "signature_key": SERVING_KEY,
@@ -168,9 +167,32 @@ class _Export:
     steps: list[str]
 
 
-def _export_for_tflite(source, export_dir: Path, input_shapes: dict[str, list[int]] | None):
-    """The SavedModel TFLite converts from: the upload itself when it can be, else one built
-    at `export_dir`."""
+def _build_savedmodel(source, input_shapes: dict[str, list[int]] | None, place: Path) -> _Export:
+    """A SavedModel with a serving signature at `place`, exported from Keras or built from the
+    frozen graph."""
+    if isinstance(source, KerasSource):
+        renamed = savedmodel_from_keras(source, place, input_shapes)
+        return _Export(place, SERVING_KEY, SERVING_TAGS, renamed, ["savedmodel-export"])
+    frozen = source.frozen()
+    if input_shapes:
+        frozen = with_input_shapes(frozen, input_shapes)
+    renamed = savedmodel_from_frozen(frozen, place).renamed_inputs
+    return _Export(place, SERVING_KEY, SERVING_TAGS, renamed, ["freeze", "savedmodel-build"])
+
+
+def _exported(loaded: LoadedSource, input_shapes, place: Path) -> _Export:
+    """The SavedModel for `input_shapes`: exported earlier from the same source, else at
+    `place`."""
+    build = functools.partial(_build_savedmodel, loaded.source, input_shapes)
+    return loaded.export(input_shapes, place, build)
+
+
+def _export_for_tflite(
+    loaded: LoadedSource, export_dir: Path, input_shapes: dict[str, list[int]] | None
+):
+    """The SavedModel TFLite converts from: the upload itself when it can be, else one
+    exported (at `export_dir` unless exported before)."""
+    source = loaded.source
     if (
         isinstance(source, SavedModelSource)
         and not input_shapes
@@ -178,14 +200,7 @@ def _export_for_tflite(source, export_dir: Path, input_shapes: dict[str, list[in
         and not _needs_renaming(source)
     ):
         return _Export(source.dir, source.signature_key, source.tags, {}, [])
-    if isinstance(source, KerasSource):
-        renamed = savedmodel_from_keras(source, export_dir, input_shapes)
-        return _Export(export_dir, SERVING_KEY, SERVING_TAGS, renamed, ["savedmodel-export"])
-    frozen = source.frozen()
-    if input_shapes:
-        frozen = with_input_shapes(frozen, input_shapes)
-    renamed = savedmodel_from_frozen(frozen, export_dir).renamed_inputs
-    return _Export(export_dir, SERVING_KEY, SERVING_TAGS, renamed, ["freeze", "savedmodel-build"])
+    return _exported(loaded, input_shapes, export_dir)
 
 
 def _fixed_batch_shapes(source, input_shapes: dict[str, list[int]] | None):
@@ -230,7 +245,12 @@ def _full_integer(calibration, renamed: dict[str, str], int8_io: bool) -> FullIn
 
 
 def _convert_to_tflite(
-    source, scratch: Path, input_shapes, target_kind: str, calibration=None, int8_io=False
+    loaded: LoadedSource,
+    scratch: Path,
+    input_shapes,
+    target_kind: str,
+    calibration=None,
+    int8_io=False,
 ):
     """TFLite by the first path that works, as (model, export, path).
 
@@ -239,7 +259,7 @@ def _convert_to_tflite(
     anywhere); only if that fails too does it keep its dynamic batch with the tensor lists
     left to Select TF ops (docs/conversion.md §11).
     """
-    export = _export_for_tflite(source, scratch / "savedmodel", input_shapes)
+    export = _export_for_tflite(loaded, scratch / "savedmodel", input_shapes)
     full = _full_integer(calibration, export.renamed, int8_io)
     try:
         model = convert_savedmodel(
@@ -247,9 +267,9 @@ def _convert_to_tflite(
         )
         return model, export, "select-tf-ops" if model.needs_flex else "builtins"
     except TensorListsNeedStaticShapes:
-        fixed_shapes = _fixed_batch_shapes(source, input_shapes)
+        fixed_shapes = _fixed_batch_shapes(loaded.source, input_shapes)
     if fixed_shapes is not None:
-        fixed = _export_for_tflite(source, scratch / "savedmodel-fixed-batch", fixed_shapes)
+        fixed = _export_for_tflite(loaded, scratch / "savedmodel-fixed-batch", fixed_shapes)
         try:
             fixed_full = _full_integer(calibration, fixed.renamed, int8_io)
             model = convert_savedmodel(
@@ -264,8 +284,8 @@ def _convert_to_tflite(
     return model, export, "select-tf-ops"
 
 
-def _to_tflite(source, output: Path, request: ConversionRequest):
-    options, target_kind = request.options, request.target_kind
+def _to_tflite(loaded: LoadedSource, output: Path, request: ConversionRequest):
+    source, options, target_kind = loaded.source, request.options, request.target_kind
     input_shapes = options.get("input_shapes") or None
     unranked = [
         e.name for e in source.inputs if e.shape is None and e.name not in (input_shapes or {})
@@ -279,7 +299,7 @@ def _to_tflite(source, output: Path, request: ConversionRequest):
     calibration = _calibration(source, request)
     with tempfile.TemporaryDirectory(prefix="tflite-", dir=output.parent) as scratch:
         model, export, path = _convert_to_tflite(
-            source,
+            loaded,
             Path(scratch),
             input_shapes,
             target_kind,
@@ -333,21 +353,23 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _produce(source, request: ConversionRequest, output: Path):
+def _produce(loaded: LoadedSource, request: ConversionRequest, output: Path):
     target = request.target_kind
     try:
         if target == "frozen_pb":
-            return _to_frozen_pb(source, output)
+            return _to_frozen_pb(loaded.source, output)
         if target == "savedmodel":
-            return _to_savedmodel(source, output)
-        return _to_tflite(source, output, request)
+            return _to_savedmodel(loaded, output)
+        return _to_tflite(loaded, output, request)
     except ConversionError:
         raise
     except Exception as exc:
         raise explain(exc, f"converting {request.source_kind} to {target}") from None
 
 
-def _parity(source, runner: Runner | None, request: ConversionRequest, facts: dict[str, Any]):
+def _parity(
+    loaded: LoadedSource, runner: Runner | None, request: ConversionRequest, facts: dict[str, Any]
+):
     if runner is None:
         # Neither the tensorflow nor the ai-edge-litert wheel carries the Flex delegate
         # (docs/conversion.md §13), so a model with Select TF ops cannot be run here.
@@ -355,8 +377,10 @@ def _parity(source, runner: Runner | None, request: ConversionRequest, facts: di
             f"not checked: needs the Flex delegate for {', '.join(facts['flex_ops'])}, which "
             "no interpreter installed here has"
         )
+    source = loaded.source
     try:
-        source_runner = source.runner()
+        # Remembers the source's outputs, so each variant's check runs the source once.
+        source_runner = loaded.runner()
     except ConversionError as exc:
         return not_checked(f"not checked: the source could not be run: {exc}")
     return check_parity(
@@ -370,24 +394,34 @@ def _parity(source, runner: Runner | None, request: ConversionRequest, facts: di
     )
 
 
-def convert(request: ConversionRequest, guard: bool = True) -> dict[str, Any]:
-    """Produce `request.target_kind` at `request.output_path`; the result dict lacks versions."""
+def convert(request: ConversionRequest, guard: bool, sources: SourceCache) -> dict[str, Any]:
+    """Produce `request.target_kind` at `request.output_path`; the result dict lacks versions.
+
+    The source comes from `sources` when an earlier request loaded the same bytes."""
     check_request(request)
     output = Path(request.output_path)
     _prepare_output(output)
     started = time.monotonic()
-    source = open_source(request.source_kind, request.source_path, request.options, guard)
+    opened = sources.loaded(
+        request.source_kind, request.source_path, request.options, guard, open_source
+    )
+    with opened as loaded:
+        return _convert(loaded, request, output, started)
+
+
+def _convert(loaded: LoadedSource, request: ConversionRequest, output: Path, started: float):
+    source = loaded.source
     runner = None
     try:
         _check_input_shapes(source, request.options.get("input_shapes"))
         try:
-            facts, runner, renamed, steps = _produce(source, request, output)
+            facts, runner, renamed, steps = _produce(loaded, request, output)
         except BaseException:
             _remove(output)
             raise
         converted = time.monotonic()
         facts = {"renamed_inputs": renamed, "needs_flex": False, "flex_ops": [], **facts}
-        parity = _parity(source, runner, request, facts)
+        parity = _parity(loaded, runner, request, facts)
         variant = {
             "kind": request.target_kind,
             "size": _size(output),
@@ -410,4 +444,3 @@ def convert(request: ConversionRequest, guard: bool = True) -> dict[str, Any]:
     finally:
         if runner is not None:
             runner.close()
-        source.close()

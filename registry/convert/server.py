@@ -3,7 +3,8 @@
 Started by registry.convert.converter.Converter as
 `python -m registry.convert.server --read-fd R --write-fd W [--memory-limit-mb N]`.
 Requests and replies travel over the two inherited pipe descriptors (protocol.py); stdout
-and stderr belong to TensorFlow's chatter, which the parent keeps a tail of.
+and stderr belong to TensorFlow's chatter, which the parent keeps a tail of. The last
+source converted stays loaded for the next request on the same bytes (source_cache.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from registry.convert import protocol
 from registry.convert.contract import ConversionError, ConversionRequest
+from registry.convert.source_cache import SourceCache, remove_stale_dirs
 
 
 def limit_memory(megabytes: int) -> None:
@@ -53,20 +55,23 @@ def converter_versions() -> dict[str, str]:
     }
 
 
-def handle(message: dict[str, Any], guard: bool) -> Any:
+def handle(message: dict[str, Any], guard: bool, sources: SourceCache) -> Any:
     from registry.convert import pipeline
 
     op = message.get("op")
     if op == "convert":
         request = ConversionRequest.from_dict(message["request"])
-        return pipeline.convert(request, guard=guard)
+        return pipeline.convert(request, guard, sources)
     if op == "describe":
         return pipeline.describe_source(
-            message["kind"], message["path"], message.get("options") or {}, guard=guard
+            message["kind"], message["path"], message.get("options") or {}, guard, sources
         )
     if op == "profile":
         from registry.convert.profiling import profile_variant
 
+        # A profile comes once a version is ready: its source is not needed again, and a
+        # model held in memory would only crowd what is measured.
+        sources.drop()
         return profile_variant(**message["variant"])
     raise ConversionError(f"unknown request {op!r}")
 
@@ -82,28 +87,42 @@ def _forget_models() -> None:
     gc.collect()
 
 
-def serve(read_fd: int, write_fd: int, guard: bool) -> int:
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def serve(read_fd: int, write_fd: int, guard: bool, memory_limit_mb: int = 0) -> int:
     from registry.convert.failures import explain
 
-    while True:
-        try:
-            message = protocol.receive(read_fd)
-        except protocol.PipeClosed:
-            return 0
-        if message.get("op") == "exit":
-            return 0
-        started = time.monotonic()
-        try:
-            reply = {"ok": True, "result": handle(message, guard)}
-        except ConversionError as exc:
-            reply = {"ok": False, "message": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - every failure goes back as a message
-            traceback.print_exc(file=sys.stderr)
-            reply = {"ok": False, "message": str(explain(exc, "handling the request"))}
-        finally:
-            _forget_models()
-        reply["seconds"] = round(time.monotonic() - started, 3)
-        protocol.send(write_fd, reply)
+    sources = SourceCache()
+    try:
+        while True:
+            try:
+                message = protocol.receive(read_fd)
+            except protocol.PipeClosed:
+                return 0
+            if message.get("op") == "exit":
+                return 0
+            started = time.monotonic()
+            try:
+                reply = {"ok": True, "result": handle(message, guard, sources)}
+            except ConversionError as exc:
+                reply = {"ok": False, "message": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - every failure goes back as a message
+                traceback.print_exc(file=sys.stderr)
+                reply = {"ok": False, "message": str(explain(exc, "handling the request"))}
+            finally:
+                # Past half the limit, the next request may need the room the kept source
+                # takes more than it needs the source.
+                if memory_limit_mb and resident_mb() > memory_limit_mb / 2:
+                    sources.drop()
+                _forget_models()
+            reply["seconds"] = round(time.monotonic() - started, 3)
+            protocol.send(write_fd, reply)
+    finally:
+        sources.drop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     from registry.convert import pipeline  # noqa: F401 - imports TensorFlow, once
 
     versions = converter_versions()
+    remove_stale_dirs()
     # TensorFlow's import leaves millions of objects that live as long as the process; kept
     # out of every later collection, the cleanup after each request takes microseconds
     # instead of a second.
@@ -139,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             "import_seconds": round(time.monotonic() - started, 3),
         },
     )
-    return serve(args.read_fd, args.write_fd, guard=not args.no_function_guard)
+    return serve(args.read_fd, args.write_fd, not args.no_function_guard, args.memory_limit_mb)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from registry.convert import ConversionRequest, ConversionResult
+from registry.testing import tf_samples
 from tests.convert.independent import (
     assert_matches,
     run_frozen_pb,
@@ -96,6 +98,33 @@ def test_checkpoint_without_output_nodes_exports_the_unconsumed_head(samples, co
         tmp_path / "m.pb", sample.inputs, {"images": "images"}, {"head/probs": "head/probs"}
     )
     assert_matches({"head/probs": sample.expected["head/probs"]}, produced, "frozen_pb")
+
+
+def test_source_kept_for_the_next_job_serves_only_the_same_bytes(samples, converter, tmp_path):
+    # A version's jobs each bring their own copy of the upload; the converter keeps the model
+    # it loaded, and the SavedModel it exported, for the next copy of the same bytes.
+    sample = samples["keras"]
+    first, second = tmp_path / "job1", tmp_path / "job2"
+    for job in (first, second):
+        job.mkdir()
+        shutil.copy(sample.path, job / "model.keras")
+    convert(converter, sample, first / "model.keras", "savedmodel", first / "sm")
+    shutil.rmtree(first)  # as the worker does once it has packed the SavedModel
+
+    for target, out in (("tflite", second / "m.tflite"), ("savedmodel", second / "sm")):
+        result = convert(converter, sample, second / "model.keras", target, out)
+        assert result.parity["passed"] is True, result.parity
+        assert_matches(
+            sample.expected, run_variant(result.variant, target, out, sample.inputs), target
+        )
+
+    # Other bytes at the same path: loaded afresh, not served from what was kept.
+    other = tf_samples.build_keras_model(tmp_path / "other", with_vec=False)
+    shutil.copy(other.path, second / "model.keras")
+    result = convert(converter, other, second / "model.keras", "savedmodel", second / "sm2")
+    assert [e["name"] for e in result.variant["inputs"]] == ["img"]
+    produced = run_variant(result.variant, "savedmodel", second / "sm2", other.inputs)
+    assert_matches(other.expected, produced, "savedmodel")
 
 
 def test_keras_savedmodel_signature_uses_keras_input_and_output_names(samples, converter, tmp_path):

@@ -590,6 +590,28 @@ def test_pack_then_extract_round_trips(tmp_path):
     assert detect(archive).kind == "savedmodel"
 
 
+def test_pack_directory_stores_noise_and_deflates_what_shrinks(tmp_path):
+    # Several segments of each kind in one stream: random bytes between text and zeros.
+    src = model_tree(tmp_path / "sm")
+    noise = os.urandom(2_500_000)
+    text = b"".join(b"node %d: Conv2D relu\n" % i for i in range(150_000))
+    (src / "variables" / "variables.data-00000-of-00001").write_bytes(noise)
+    (src / "saved_model.pb").write_bytes(text)
+    (src / "variables" / "variables.index").write_bytes(bytes(1_500_000))
+    data = packed(src)
+    assert data == packed(src)
+    # The noise costs its own size (stored), the text and the zeros almost nothing.
+    assert len(noise) < len(data) < len(noise) + len(text) // 3
+    assert len(gzip.decompress(data)) > len(noise) + len(text)
+    dest = tmp_path / "dest"
+    archive = tmp_path / "sm.tar.gz"
+    archive.write_bytes(data)
+    extract_archive(opener(archive), "tar.gz", dest, LIMITS)
+    for f in src.rglob("*"):
+        if f.is_file():
+            assert (dest / f.relative_to(src)).read_bytes() == f.read_bytes()
+
+
 def test_pack_directory_refuses_symlinks(tmp_path):
     src = model_tree(tmp_path / "sm")
     (src / "link").symlink_to("/etc/passwd")
