@@ -14,7 +14,7 @@ from registry.api.multipart import FormBody, read_form
 from registry.api.unit_of_work import db
 from registry.db.models import ModelVersion
 from registry.domain import catalog
-from registry.domain.catalog import alias_history, lifecycle, uploads
+from registry.domain.catalog import alias_history, lifecycle, reads, uploads
 from registry.domain.catalog.artifacts import (
     MEDIA_TYPES,
     find_artifact,
@@ -144,9 +144,7 @@ def list_versions(name: str):
         422: Invalid
     """
     asked = bodies.query(bodies.Paged())
-    session = db(read_only=True)
-    model = catalog.get_model(session, name)
-    versions, cursor = catalog.list_versions(session, model, cursor=asked["cursor"])
+    versions, cursor = reads.read_versions(db(read_only=True), name, asked["cursor"])
     return jsonify(shapes.dump(shapes.VersionList, {"versions": versions, "next_cursor": cursor}))
 
 
@@ -180,11 +178,10 @@ def get_version(name: str, ref: str):
     """
     at = bodies.query(bodies.AsOf()).get("at")
     session = db(read_only=True)
-    model = catalog.get_model(session, name)
     if at is not None:
-        version = alias_history.version_at(session, model, ref, at)
+        version = alias_history.version_at(session, catalog.get_model(session, name), ref, at)
     else:
-        version = catalog.resolve_version(session, model, ref)
+        version = reads.read_version(session, name, ref)
     return revalidated(shapes.dump(shapes.Version, version))
 
 

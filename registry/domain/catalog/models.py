@@ -234,6 +234,19 @@ def latest_version(session: Session, model: Model) -> ModelVersion | None:
     )
 
 
+def version_reference(ref: str) -> tuple[str | None, str | int | None]:
+    """How `ref` names a version: `("latest", None)`, `("number", n)`, `("alias", name)`, or
+    `(None, None)` when it can name none."""
+    if ref == "latest":
+        return "latest", None
+    if VERSION_NUMBER.fullmatch(ref):
+        number = int(ref)
+        return ("number", number) if number <= MAX_VERSION_NUMBER else (None, None)
+    if could_be_name(ref):
+        return "alias", ref
+    return None, None
+
+
 def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     """A version of `model` by number, alias or `latest` (the newest one not deleted).
 
@@ -241,14 +254,15 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     """
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     version = None
-    if ref == "latest":
+    kind, value = version_reference(ref)
+    if kind == "latest":
         statement = statement.where(ModelVersion.deleted_at.is_(None))
         statement = statement.order_by(ModelVersion.number.desc()).limit(1)
-    elif VERSION_NUMBER.fullmatch(ref) and int(ref) <= MAX_VERSION_NUMBER:
-        statement = statement.where(ModelVersion.number == int(ref))
-    elif could_be_name(ref) and not VERSION_NUMBER.fullmatch(ref):
+    elif kind == "number":
+        statement = statement.where(ModelVersion.number == value)
+    elif kind == "alias":
         statement = statement.join(Alias, Alias.version_id == ModelVersion.id).where(
-            Alias.model_id == model.id, Alias.name == ref
+            Alias.model_id == model.id, Alias.name == value
         )
     else:
         statement = None
