@@ -76,11 +76,11 @@ def _entry(name: str, field: fields.Field, schema: Schema):
 def _getter(attribute: str) -> Callable[[Any], Any]:
     path = attribute.split(".")
     if len(path) == 1:
-        return lambda value: _value(value, attribute)
+        return functools.partial(_value, attribute)
 
     def walk(value: Any) -> Any:
         for key in path:
-            value = _value(value, key)
+            value = _value(key, value)
             if value is missing:
                 break
         return value
@@ -88,13 +88,20 @@ def _getter(attribute: str) -> Callable[[Any], Any]:
     return walk
 
 
-def _value(obj: Any, key: str) -> Any:
+# Types looked into by attribute only: they have no `__getitem__` marshmallow would try first.
+_BY_ATTRIBUTE: set[type] = set()
+
+
+def _value(key: str, obj: Any) -> Any:
     """As marshmallow's `get_value` for one key: a dict's item, else the attribute."""
-    if type(obj) is dict:
+    kind = type(obj)
+    if kind is dict:
         return obj.get(key, missing)
-    if hasattr(type(obj), "__getitem__"):
-        return get_value(obj, key, missing)
-    return getattr(obj, key, missing)
+    if kind in _BY_ATTRIBUTE:
+        return getattr(obj, key, missing)
+    if not hasattr(kind, "__getitem__"):
+        _BY_ATTRIBUTE.add(kind)
+    return get_value(obj, key, missing)
 
 
 def _converter(field: fields.Field) -> Converter | None:

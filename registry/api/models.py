@@ -10,7 +10,7 @@ from registry.api.auth import actor, requires
 from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import alias_history as history
-from registry.domain.catalog import aliases, cards, lifecycle
+from registry.domain.catalog import aliases, cards, lifecycle, reads
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
 
@@ -97,7 +97,7 @@ def get_model(name: str):
           description: Not modified; no body.
         404: NotFound
     """
-    model = catalog.get_model(db(read_only=True), name, with_aliases=True)
+    model = reads.read_model(db(read_only=True), name)
     return revalidated(shapes.dump(shapes.Model, model))
 
 

@@ -184,6 +184,51 @@ VERSION_PAGE = (
 )
 
 
+MODEL_WITH_ALIASES = (
+    select(
+        *MODEL,
+        models.c.description,
+        models.c.description_from_version,
+        models.c.tags,
+        models.c.created_at,
+        models.c.created_by,
+        Model.latest_version_number.expression.label("latest_version_number"),
+        aliases.c.name.label("alias_name"),
+        versions.c.number.label("alias_version"),
+    )
+    .select_from(
+        models.outerjoin(aliases, aliases.c.model_id == models.c.id).outerjoin(
+            versions, versions.c.id == aliases.c.version_id
+        )
+    )
+    .where(models.c.name == bindparam("name"))
+    .order_by(aliases.c.name)
+)
+
+
+def read_model(session: Session, name: str) -> SimpleNamespace:
+    """The model `name` with its aliases (each with a `version.number`) and latest version."""
+    if not could_be_name(name):
+        raise _no_model(name)
+    rows = session.execute(MODEL_WITH_ALIASES, {"name": name}).all()
+    model = _live_model(rows, name)
+    first = rows[0]
+    vars(model).update(
+        description=first.description,
+        description_from_version=first.description_from_version,
+        tags=first.tags,
+        created_at=first.created_at,
+        created_by=first.created_by,
+        latest_version_number=first.latest_version_number,
+        aliases=[
+            SimpleNamespace(name=row.alias_name, version=SimpleNamespace(number=row.alias_version))
+            for row in rows
+            if row.alias_name is not None
+        ],
+    )
+    return model
+
+
 def read_version(session: Session, name: str, ref: str) -> SimpleNamespace:
     """The version `ref` (a number, an alias or `latest`) of the model `name`, with its parts."""
     kind, value = version_reference(ref)
