@@ -171,14 +171,12 @@ def main() -> None:
                     call(app, environ)
             print(f"{args.models} models x {VERSIONS_PER_MODEL} versions, {args.requests} requests")
             print("| call | API process CPU/req | PostgreSQL CPU/req | total |")
-            print("|---|---|---|---|")
+            print("|---|---|---|---|", flush=True)
             for name in calls:
                 requests = environs(CALLS[name], args.models, args.requests, token)
                 process, database = measure(app, requests, application, bool(args.profile))
-                print(
-                    f"| {name} | {process:.3f} ms | {database:.3f} ms | {process + database:.3f} ms |",
-                    flush=True,
-                )
+                total = process + database
+                print(f"| {name} | {process:.3f} ms | {database:.3f} ms | {total:.3f} ms |")
             logging.shutdown()
         app.extensions["registry"].close()
 
