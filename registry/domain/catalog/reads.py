@@ -39,7 +39,7 @@ from registry.domain.catalog.models import (
     version_reference,
 )
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
-from registry.errors import ModelNotFound, VersionNotFound
+from registry.errors import InvalidRequest, ModelNotFound, VersionNotFound
 from registry.vocabulary import could_be_name
 
 models, versions = Model.__table__, ModelVersion.__table__
@@ -165,6 +165,7 @@ VERSION_BY = {
         versions.c.id
         == select(aliases.c.version_id)
         .where(aliases.c.model_id == models.c.id, aliases.c.name == bindparam("alias"))
+        .correlate(models)
         .scalar_subquery()
     ),
     "latest": _version_statement(
@@ -258,7 +259,12 @@ def read_versions(
     cursor."""
     if not could_be_name(name):
         raise _no_model(name)
-    after = int(decode_cursor(cursor)) if cursor else 0
+    try:
+        after = int(decode_cursor(cursor)) if cursor else 0
+    except InvalidRequest:
+        # A missing or deleted model is told before a bad cursor, as it always was.
+        _live_model(session.execute(VERSION_PAGE, {"name": name, "after": 0}).all(), name)
+        raise
     rows = session.execute(VERSION_PAGE, {"name": name, "after": after}).all()
     model = _live_model(rows, name)
     page = [_version(row, model) for row in rows if row.id is not None]
