@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Select,
     and_,
     bindparam,
@@ -211,7 +212,7 @@ def read_model(session: Session, name: str) -> SimpleNamespace:
     """The model `name` with its aliases (each with a `version.number`) and latest version."""
     if not could_be_name(name):
         raise _no_model(name)
-    rows = session.execute(MODEL_WITH_ALIASES, {"name": name}).all()
+    rows = session.connection().execute(MODEL_WITH_ALIASES, {"name": name}).all()
     model = _live_model(rows, name)
     first = rows[0]
     vars(model).update(
@@ -238,7 +239,8 @@ def read_version(session: Session, name: str, ref: str) -> SimpleNamespace:
     # A reference that can name no version still tells a missing or deleted model first; no
     # version has the number 0.
     statement = VERSION_BY[kind or "number"]
-    rows = session.execute(statement, {"name": name, kind or "number": value or 0}).all()
+    connection = session.connection()
+    rows = connection.execute(statement, {"name": name, kind or "number": value or 0}).all()
     model = _live_model(rows, name)
     if rows[0].id is None:
         raise VersionNotFound(
@@ -248,7 +250,7 @@ def read_version(session: Session, name: str, ref: str) -> SimpleNamespace:
     version = _version(rows[0], model)
     if version.deleted_at is not None:
         raise VersionDeleted(version)
-    _add_parts(session, [version])
+    _add_parts(connection, [version])
     return version
 
 
@@ -259,20 +261,21 @@ def read_versions(
     cursor."""
     if not could_be_name(name):
         raise _no_model(name)
+    connection = session.connection()
     try:
         after = int(decode_cursor(cursor)) if cursor else 0
     except InvalidRequest:
         # A missing or deleted model is told before a bad cursor, as it always was.
-        _live_model(session.execute(VERSION_PAGE, {"name": name, "after": 0}).all(), name)
+        _live_model(connection.execute(VERSION_PAGE, {"name": name, "after": 0}).all(), name)
         raise
-    rows = session.execute(VERSION_PAGE, {"name": name, "after": after}).all()
+    rows = connection.execute(VERSION_PAGE, {"name": name, "after": after}).all()
     model = _live_model(rows, name)
     page = [_version(row, model) for row in rows if row.id is not None]
     next_cursor = None
     if len(page) > PAGE_SIZE:
         page = page[:PAGE_SIZE]
         next_cursor = encode_cursor(page[-1].number)
-    _add_parts(session, page)
+    _add_parts(connection, page)
     return page, next_cursor
 
 
@@ -305,11 +308,11 @@ def _version(row, model: SimpleNamespace) -> SimpleNamespace:
     )
 
 
-def _add_parts(session: Session, page: list[SimpleNamespace]) -> None:
+def _add_parts(connection: Connection, page: list[SimpleNamespace]) -> None:
     if not page:
         return
     by_id = {version.id: version for version in page}
-    rows = session.execute(PARTS_OF_VERSIONS, {"version_ids": list(by_id)}).mappings()
+    rows = connection.execute(PARTS_OF_VERSIONS, {"version_ids": list(by_id)}).mappings()
     for row in rows:
         part = row["part"]
         version = by_id[row["version_id"]]
