@@ -66,7 +66,7 @@ def list_models():
     """
     asked = bodies.query(bodies.ModelQuery())
     session = db(read_only=True)
-    models, cursor = catalog.list_models(
+    models, cursor = reads.read_models(
         session,
         query=asked["q"],
         tag=asked["tag"],

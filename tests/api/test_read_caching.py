@@ -270,6 +270,8 @@ def test_read_answers_are_what_the_shapes_dump_of_the_orm_rows(registry, rich_ve
         expected["versions"] = shapes.VersionList().dump(
             {"versions": versions, "next_cursor": None}
         )
+        found, _ = catalog.list_models(session, query=rich_version)
+        expected["search"] = shapes.ModelList().dump({"models": found, "next_cursor": None})
 
     answers = {
         ref: registry.http.get(registry.api(f"/models/{rich_version}/versions/{ref}"))
@@ -277,6 +279,7 @@ def test_read_answers_are_what_the_shapes_dump_of_the_orm_rows(registry, rich_ve
     }
     answers["model"] = registry.http.get(registry.api(f"/models/{rich_version}"))
     answers["versions"] = registry.http.get(registry.api(f"/models/{rich_version}/versions"))
+    answers["search"] = registry.http.get(registry.api("/models"), params={"q": rich_version})
 
     for name, answer in answers.items():
         assert answer.status_code == 200
@@ -285,3 +288,4 @@ def test_read_answers_are_what_the_shapes_dump_of_the_orm_rows(registry, rich_ve
     assert rich["aliases"] == ["canary", "production"] and rich["profile_job"]["status"]
     assert [a["derived_from"] for a in rich["artifacts"]] == [None, "tflite"]
     assert rich["ship"][-1]["flags"] and rich["compatibility"][0]["verdict"] == "breaking"
+    assert answers["search"].json()["models"][0]["aliases"] == {"canary": 1, "production": 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -178,32 +178,32 @@ def list_models(
     search reads `ix_model_tags_search` (key, value, name), so a tag on ten models and one on
     ten thousand cost the same page.
     """
+    statement = page_of_models(select(Model), query=query, tag=tag, cursor=cursor)
+    models = list(
+        session.scalars(statement.options(selectinload(Model.aliases).joinedload(Alias.version)))
+    )
+    if len(models) > PAGE_SIZE:
+        return models[:PAGE_SIZE], encode_cursor(models[PAGE_SIZE - 1].name)
+    return models, None
+
+
+def page_of_models(statement: Select, *, query: str, tag: str, cursor: str) -> Select:
+    """`statement`, selecting from models, narrowed to live models matching `query` and `tag`
+    after `cursor`, in name order: a page and one more row (see `list_models`)."""
     if tag:
         tag_key, _, tag_value = tag.partition(":")
         name = ModelTag.model_name
-        statement = (
-            select(Model)
-            .join(ModelTag, ModelTag.model_id == Model.id)
-            .where(ModelTag.key == tag_key, ModelTag.value == tag_value)
+        statement = statement.join(ModelTag, ModelTag.model_id == Model.id).where(
+            ModelTag.key == tag_key, ModelTag.value == tag_value
         )
     else:
         name = Model.name
-        statement = select(Model)
     statement = statement.where(Model.deleted_at.is_(None))
     if query:
         statement = statement.where(name.contains(query, autoescape=True))
     if cursor:
         statement = statement.where(name > decode_cursor(cursor))
-    models = list(
-        session.scalars(
-            statement.options(selectinload(Model.aliases).joinedload(Alias.version))
-            .order_by(name)
-            .limit(PAGE_SIZE + 1)
-        )
-    )
-    if len(models) > PAGE_SIZE:
-        return models[:PAGE_SIZE], encode_cursor(models[PAGE_SIZE - 1].name)
-    return models, None
+    return statement.order_by(name).limit(PAGE_SIZE + 1)
 
 
 def allocate_version_number(session: Session, model: Model) -> int:

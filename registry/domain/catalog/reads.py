@@ -1,8 +1,9 @@
 """What the read-only API views answer, read from rows rather than ORM objects.
 
 A version, a model or a page of either is read by one statement for the rows themselves (a
-model joined with the version asked for, or with its aliases) and, for versions, one for their
-parts: artifacts, jobs and alias names together, one row each. The statements are built once;
+model joined with the version asked for, or with its aliases) and one for what hangs off them:
+a version's parts (artifacts, jobs and alias names together, one row each), a page of models'
+aliases. The statements are built once;
 only the columns the answer shows are selected; no object enters an identity map.
 
 Each read gives plain objects (`SimpleNamespace`) carrying the attributes of the ORM rows they
@@ -37,6 +38,7 @@ from registry.domain.catalog.models import (
     PAGE_SIZE,
     ModelDeleted,
     VersionDeleted,
+    page_of_models,
     version_reference,
 )
 from registry.domain.ledger.cursors import decode_cursor, encode_cursor
@@ -186,25 +188,30 @@ VERSION_PAGE = (
 )
 
 
+MODEL_ANSWERED = (
+    *MODEL,
+    models.c.description,
+    models.c.description_from_version,
+    models.c.tags,
+    models.c.created_at,
+    models.c.created_by,
+    Model.latest_version_number.expression.label("latest_version_number"),
+)
+ALIAS = (aliases.c.name.label("alias_name"), versions.c.number.label("alias_version"))
+ALIASES_JOINED = models.outerjoin(aliases, aliases.c.model_id == models.c.id).outerjoin(
+    versions, versions.c.id == aliases.c.version_id
+)
 MODEL_WITH_ALIASES = (
-    select(
-        *MODEL,
-        models.c.description,
-        models.c.description_from_version,
-        models.c.tags,
-        models.c.created_at,
-        models.c.created_by,
-        Model.latest_version_number.expression.label("latest_version_number"),
-        aliases.c.name.label("alias_name"),
-        versions.c.number.label("alias_version"),
-    )
-    .select_from(
-        models.outerjoin(aliases, aliases.c.model_id == models.c.id).outerjoin(
-            versions, versions.c.id == aliases.c.version_id
-        )
-    )
+    select(*MODEL_ANSWERED, *ALIAS)
+    .select_from(ALIASES_JOINED)
     .where(models.c.name == bindparam("name"))
     .order_by(aliases.c.name)
+)
+ALIASES_OF_MODELS = (
+    select(aliases.c.model_id, *ALIAS)
+    .join(versions, versions.c.id == aliases.c.version_id)
+    .where(aliases.c.model_id.in_(bindparam("model_ids", expanding=True)))
+    .order_by(aliases.c.model_id, aliases.c.name)
 )
 
 
@@ -213,22 +220,44 @@ def read_model(session: Session, name: str) -> SimpleNamespace:
     if not could_be_name(name):
         raise _no_model(name)
     rows = session.connection().execute(MODEL_WITH_ALIASES, {"name": name}).all()
-    model = _live_model(rows, name)
-    first = rows[0]
+    model = _model(_live_model(rows, name), rows[0])
+    model.aliases += [_alias(row) for row in rows if row.alias_name is not None]
+    return model
+
+
+def read_models(
+    session: Session, *, query: str = "", tag: str = "", cursor: str = ""
+) -> tuple[list[SimpleNamespace], str | None]:
+    """A page of live models by name, as `catalog.list_models` finds them, with their aliases."""
+    connection = session.connection()
+    statement = page_of_models(select(*MODEL_ANSWERED), query=query, tag=tag, cursor=cursor)
+    page = [_model(_model_named(row), row) for row in connection.execute(statement)]
+    next_cursor = None
+    if len(page) > PAGE_SIZE:
+        page = page[:PAGE_SIZE]
+        next_cursor = encode_cursor(page[-1].name)
+    if page:
+        by_id = {model.id: model for model in page}
+        for row in connection.execute(ALIASES_OF_MODELS, {"model_ids": list(by_id)}):
+            by_id[row.model_id].aliases.append(_alias(row))
+    return page, next_cursor
+
+
+def _model(model: SimpleNamespace, row) -> SimpleNamespace:
     vars(model).update(
-        description=first.description,
-        description_from_version=first.description_from_version,
-        tags=first.tags,
-        created_at=first.created_at,
-        created_by=first.created_by,
-        latest_version_number=first.latest_version_number,
-        aliases=[
-            SimpleNamespace(name=row.alias_name, version=SimpleNamespace(number=row.alias_version))
-            for row in rows
-            if row.alias_name is not None
-        ],
+        description=row.description,
+        description_from_version=row.description_from_version,
+        tags=row.tags,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        latest_version_number=row.latest_version_number,
+        aliases=[],
     )
     return model
+
+
+def _alias(row) -> SimpleNamespace:
+    return SimpleNamespace(name=row.alias_name, version=SimpleNamespace(number=row.alias_version))
 
 
 def read_version(session: Session, name: str, ref: str) -> SimpleNamespace:
@@ -286,16 +315,19 @@ def _no_model(name: str) -> ModelNotFound:
 def _live_model(rows: Sequence, name: str) -> SimpleNamespace:
     if not rows:
         raise _no_model(name)
-    first = rows[0]
-    model = SimpleNamespace(
-        id=first.model_id,
-        name=first.model_name,
-        deleted_at=first.model_deleted_at,
-        deleted_by=first.model_deleted_by,
-    )
+    model = _model_named(rows[0])
     if model.deleted_at is not None:
         raise ModelDeleted(model)
     return model
+
+
+def _model_named(row) -> SimpleNamespace:
+    return SimpleNamespace(
+        id=row.model_id,
+        name=row.model_name,
+        deleted_at=row.model_deleted_at,
+        deleted_by=row.model_deleted_by,
+    )
 
 
 def _version(row, model: SimpleNamespace) -> SimpleNamespace:
