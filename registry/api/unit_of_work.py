@@ -41,7 +41,7 @@ def install(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is None:
             return response
-        if g.pop("db_read_only"):
+        if g.pop("db_read_only", False):
             # Nothing to commit: closing ends what SQLite began, without a commit's work.
             session.close()
             return response
