@@ -49,7 +49,7 @@ def record(schema, variant: int, as_dict: bool = True) -> Any:
         (field.attribute or name).split(".")[0]: sample(field, variant)
         for name, field in schema.dump_fields.items()
     }
-    for name, field in schema.dump_fields.items():
+    for field in schema.dump_fields.values():
         if field.attribute and "." in field.attribute:
             head, tail = field.attribute.split(".", 1)
             values[head] = {tail: sample(field, variant)}
