@@ -10,9 +10,10 @@ says `sometimes_absent`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from flask import url_for
+from flask import g, url_for
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from registry.api.dumping import dumper
@@ -127,11 +128,29 @@ class Job(Answer):
 
 
 def download_url(artifact: ArtifactRow) -> str:
+    """Built once per version and request (a page of versions holds hundreds of artifacts): the
+    URLs of a version's artifacts differ only in their last segment, the kind."""
+    version = artifact.version
+    if not KIND_AS_IS.fullmatch(artifact.kind):
+        return _artifact_url(version, artifact.kind)
+    prefixes = g.setdefault("artifact_url_prefixes", {})
+    key = (version.model.name, version.number)
+    prefix = prefixes.get(key)
+    if prefix is None:
+        prefix = prefixes[key] = _artifact_url(version, "kind").rpartition("/")[0]
+    return f"{prefix}/{artifact.kind}"
+
+
+# Kinds a URL carries unquoted.
+KIND_AS_IS = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _artifact_url(version, kind: str) -> str:
     return url_for(
         "versions.download_artifact",
-        name=artifact.version.model.name,
-        ref=str(artifact.version.number),
-        kind=artifact.kind,
+        name=version.model.name,
+        ref=str(version.number),
+        kind=kind,
         _external=True,
     )
 

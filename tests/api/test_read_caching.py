@@ -287,5 +287,9 @@ def test_read_answers_are_what_the_shapes_dump_of_the_orm_rows(registry, rich_ve
     rich = answers["1"].json()
     assert rich["aliases"] == ["canary", "production"] and rich["profile_job"]["status"]
     assert [a["derived_from"] for a in rich["artifacts"]] == [None, "tflite"]
+    assert [a["download_url"] for a in rich["artifacts"]] == [
+        registry.api(f"/models/{rich_version}/versions/1/artifacts/{kind}")
+        for kind in ("tflite", "tflite_fp16")
+    ]
     assert rich["ship"][-1]["flags"] and rich["compatibility"][0]["verdict"] == "breaking"
     assert answers["search"].json()["models"][0]["aliases"] == {"canary": 1, "production": 1}
