@@ -13,6 +13,8 @@ from registry.domain.catalog import alias_history as history
 from registry.domain.catalog import aliases, cards, lifecycle, reads
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
+# Searches load their query through one instance: building a schema costs more than loading.
+MODEL_QUERY = bodies.ModelQuery()
 
 
 @blueprint.post("/models")
@@ -64,7 +66,7 @@ def list_models():
               schema: ModelList
         422: Invalid
     """
-    asked = bodies.query(bodies.ModelQuery())
+    asked = bodies.query(MODEL_QUERY)
     session = db(read_only=True)
     models, cursor = reads.read_models(
         session,
