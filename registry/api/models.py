@@ -10,9 +10,11 @@ from registry.api.auth import actor, requires
 from registry.api.unit_of_work import db
 from registry.domain import catalog
 from registry.domain.catalog import alias_history as history
-from registry.domain.catalog import aliases, cards, lifecycle
+from registry.domain.catalog import aliases, cards, lifecycle, reads
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
+# Searches load their query through one instance: building a schema costs more than loading.
+MODEL_QUERY = bodies.ModelQuery()
 
 
 @blueprint.post("/models")
@@ -64,9 +66,9 @@ def list_models():
               schema: ModelList
         422: Invalid
     """
-    asked = bodies.query(bodies.ModelQuery())
+    asked = bodies.query(MODEL_QUERY)
     session = db(read_only=True)
-    models, cursor = catalog.list_models(
+    models, cursor = reads.read_models(
         session,
         query=asked["q"],
         tag=asked["tag"],
@@ -97,7 +99,7 @@ def get_model(name: str):
           description: Not modified; no body.
         404: NotFound
     """
-    model = catalog.get_model(db(read_only=True), name, with_aliases=True)
+    model = reads.read_model(db(read_only=True), name)
     return revalidated(shapes.dump(shapes.Model, model))
 
 

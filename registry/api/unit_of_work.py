@@ -3,8 +3,9 @@
 A view (and the token check before it) gets the session from `db()`; nothing in a request
 commits on its own. After the view, a success commits and an error rolls back, except a
 refusal that is itself on the record (an audited refusal to move an alias), which commits its
-audit event. Jobs queued by the request are sent to the broker by the services' after-commit
-hook, so no worker is ever sent a job whose row it cannot see yet.
+audit event; a read-only session (`db(read_only=True)`) has nothing to commit and is closed.
+Jobs queued by the request are sent to the broker by the services' after-commit hook, so no
+worker is ever sent a job whose row it cannot see yet.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def db(*, read_only: bool = False) -> Session:
     if session is None:
         svc = services()
         session = g.db_session = svc.read_sessions() if read_only else svc.sessions()
+        g.db_read_only = read_only
     return session
 
 
@@ -38,6 +40,10 @@ def install(app: Flask) -> None:
     def end_unit_of_work(response: Response) -> Response:
         session = g.pop("db_session", None)
         if session is None:
+            return response
+        if g.pop("db_read_only", False):
+            # Nothing to commit: closing ends what SQLite began, without a commit's work.
+            session.close()
             return response
         try:
             if response.status_code < 400 or g.pop("keep_on_record", False):

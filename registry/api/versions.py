@@ -14,7 +14,7 @@ from registry.api.multipart import FormBody, read_form
 from registry.api.unit_of_work import db
 from registry.db.models import ModelVersion
 from registry.domain import catalog
-from registry.domain.catalog import alias_history, lifecycle, uploads
+from registry.domain.catalog import alias_history, lifecycle, reads, uploads
 from registry.domain.catalog.artifacts import (
     MEDIA_TYPES,
     find_artifact,
@@ -31,6 +31,9 @@ blueprint = Blueprint("versions", __name__, url_prefix="/api/v1/models/<name>")
 FILE_FIELDS = bodies.Upload.file_fields()
 MAX_EXAMPLE_INPUTS_BYTES = 256 * 1024**2
 MULTIPART_OVERHEAD = 1024**2
+# The hot reads load their query through one instance each: building a schema costs more than
+# loading through it.
+PAGED, AS_OF = bodies.Paged(), bodies.AsOf()
 
 
 @blueprint.post("/versions")
@@ -143,10 +146,8 @@ def list_versions(name: str):
         404: NotFound
         422: Invalid
     """
-    asked = bodies.query(bodies.Paged())
-    session = db(read_only=True)
-    model = catalog.get_model(session, name)
-    versions, cursor = catalog.list_versions(session, model, cursor=asked["cursor"])
+    asked = bodies.query(PAGED)
+    versions, cursor = reads.read_versions(db(read_only=True), name, asked["cursor"])
     return jsonify(shapes.dump(shapes.VersionList, {"versions": versions, "next_cursor": cursor}))
 
 
@@ -178,13 +179,12 @@ def get_version(name: str, ref: str):
         404: NotFound
         422: Invalid
     """
-    at = bodies.query(bodies.AsOf()).get("at")
+    at = bodies.query(AS_OF).get("at")
     session = db(read_only=True)
-    model = catalog.get_model(session, name)
     if at is not None:
-        version = alias_history.version_at(session, model, ref, at)
+        version = alias_history.version_at(session, catalog.get_model(session, name), ref, at)
     else:
-        version = catalog.resolve_version(session, model, ref)
+        version = reads.read_version(session, name, ref)
     return revalidated(shapes.dump(shapes.Version, version))
 
 

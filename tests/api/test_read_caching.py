@@ -1,4 +1,5 @@
-"""Reads a client can revalidate (ETag, 304), few queries per read, tokens remembered briefly."""
+"""Reads a client can revalidate (ETag, 304), few queries per read, answers equal to the shapes'
+marshmallow dump, tokens remembered briefly."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import orjson
 import pytest
 from sqlalchemy import event, select, update
 
-from registry.db.models import Model, ModelVersion
+from registry import create_app
+from registry.api import shapes
+from registry.api.answers import ORJSON_OPTIONS
+from registry.db.models import Alias, Artifact, ConversionJob, Model, ModelVersion, utcnow
+from registry.domain import catalog
 from registry.logs import current_request_id
 from tests.conftest import bearer_session, sibling_registry
 from tests.files import fake_tflite
@@ -180,3 +186,110 @@ def test_a_token_revoked_through_this_process_stops_working_at_once(registry):
     registry.http.delete(registry.api(f"/tokens/{name}")).raise_for_status()
 
     assert holder.get(registry.api("/models")).status_code == 401
+
+
+@pytest.fixture
+def rich_version(registry, aliased) -> str:
+    """Version 1 of `aliased` with what a version's answer can show: a variant derived from its
+    source with parity figures, Flex ops and a GPU report, a failed job, a profile job, a
+    compatibility verdict, inferred outputs and a second alias; the model with a card."""
+    with registry.services.sessions.begin() as session:
+        model = session.scalar(select(Model).where(Model.name == aliased))
+        model.description = "# A card\n\nwith text"
+        version = session.scalar(
+            select(ModelVersion).where(ModelVersion.model == model, ModelVersion.number == 1)
+        )
+        version.status, version.status_detail = "failed", "savedmodel: did not convert"
+        version.compatibility = [
+            {
+                "version": 2,
+                "previous": False,
+                "aliases": ["production"],
+                "verdict": "breaking",
+                "breaking": 1,
+                "changes": 2,
+            }
+        ]
+        version.inferred_outputs = {"output_nodes": ["probs"], "how": "the graph's only sink"}
+        version.tags = {"team": "vision", "layers": 3}
+        source = version.artifacts[0]
+        now = utcnow()
+        converted = ConversionJob(
+            version=version,
+            target_kind="tflite_fp16",
+            status="succeeded",
+            attempts=2,
+            started_at=now,
+            finished_at=now,
+            outcome={"steps": ["convert"], "reused_from_job": None},
+        )
+        failed = ConversionJob(
+            version=version,
+            target_kind="saved_model",
+            status="failed",
+            error="no signature",
+        )
+        profile = ConversionJob(version=version, target_kind="profile", status="running")
+        session.add_all([converted, failed, profile])
+        session.flush()
+        session.add(
+            Artifact(
+                version=version,
+                kind="tflite_fp16",
+                sha256="ab" * 32,
+                size=2048,
+                storage_key="sha256/ab",
+                filename="m.tflite",
+                parent_id=source.id,
+                job_id=converted.id,
+                parity={"outputs": {"probs": {"max_abs_diff": 1}}},
+                parity_passed=True,
+                facts={
+                    "flex_ops": ["Erf"],
+                    "report": {"gpu_delegate": {"fallback_ops": {"ERF": 2}}},
+                    "profile": {"measured": True, "load_ms": 3, "latency_ms": {"p50": 1.5}},
+                },
+            )
+        )
+        session.add(Alias(model=model, name="canary", version=version, updated_by="tests"))
+    return aliased
+
+
+def test_read_answers_are_what_the_shapes_dump_of_the_orm_rows(registry, rich_version):
+    """The read-only views answer from rows through compiled plans; the answers are marshmallow's
+    dump of the ORM objects, byte for byte once encoded."""
+    app = create_app(registry.settings, registry.services)
+    with app.test_request_context(base_url=registry.url), registry.services.sessions() as session:
+        model = catalog.get_model(session, rich_version, with_aliases=True)
+        expected = {
+            "1": shapes.Version().dump(catalog.resolve_version(session, model, "1")),
+            "2": shapes.Version().dump(catalog.resolve_version(session, model, "2")),
+            "model": shapes.Model().dump(model),
+        }
+        versions, _ = catalog.list_versions(session, model)
+        expected["versions"] = shapes.VersionList().dump(
+            {"versions": versions, "next_cursor": None}
+        )
+        found, _ = catalog.list_models(session, query=rich_version)
+        expected["search"] = shapes.ModelList().dump({"models": found, "next_cursor": None})
+
+    answers = {
+        ref: registry.http.get(registry.api(f"/models/{rich_version}/versions/{ref}"))
+        for ref in ("1", "2")
+    }
+    answers["model"] = registry.http.get(registry.api(f"/models/{rich_version}"))
+    answers["versions"] = registry.http.get(registry.api(f"/models/{rich_version}/versions"))
+    answers["search"] = registry.http.get(registry.api("/models"), params={"q": rich_version})
+
+    for name, answer in answers.items():
+        assert answer.status_code == 200
+        assert answer.content == orjson.dumps(expected[name], option=ORJSON_OPTIONS), name
+    rich = answers["1"].json()
+    assert rich["aliases"] == ["canary", "production"] and rich["profile_job"]["status"]
+    assert [a["derived_from"] for a in rich["artifacts"]] == [None, "tflite"]
+    assert [a["download_url"] for a in rich["artifacts"]] == [
+        registry.api(f"/models/{rich_version}/versions/1/artifacts/{kind}")
+        for kind in ("tflite", "tflite_fp16")
+    ]
+    assert rich["ship"][-1]["flags"] and rich["compatibility"][0]["verdict"] == "breaking"
+    assert answers["search"].json()["models"][0]["aliases"] == {"canary": 1, "production": 1}

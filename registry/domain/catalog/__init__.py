@@ -2,6 +2,8 @@
 
 - `models`: create, find and list models; resolve a version by number, alias or `latest`;
 - `cards`: a model's card (markdown), set by hand or from an upload's README.md;
+- `reads`: versions and models as the read-only API views answer them, read from rows in one
+  or two statements (`read_version`, `read_versions`, `read_model`, `read_models`);
 - `uploads`: an uploaded blob checked and recorded as a new version with its jobs
   (`create_version`, `UploadOptions`, `write_blob`);
 - `aliases`: `set_alias` (gated by the version's checks and by signature compatibility),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -178,32 +178,32 @@ def list_models(
     search reads `ix_model_tags_search` (key, value, name), so a tag on ten models and one on
     ten thousand cost the same page.
     """
+    statement = page_of_models(select(Model), query=query, tag=tag, cursor=cursor)
+    models = list(
+        session.scalars(statement.options(selectinload(Model.aliases).joinedload(Alias.version)))
+    )
+    if len(models) > PAGE_SIZE:
+        return models[:PAGE_SIZE], encode_cursor(models[PAGE_SIZE - 1].name)
+    return models, None
+
+
+def page_of_models(statement: Select, *, query: str, tag: str, cursor: str) -> Select:
+    """`statement`, selecting from models, narrowed to live models matching `query` and `tag`
+    after `cursor`, in name order: a page and one more row (see `list_models`)."""
     if tag:
         tag_key, _, tag_value = tag.partition(":")
         name = ModelTag.model_name
-        statement = (
-            select(Model)
-            .join(ModelTag, ModelTag.model_id == Model.id)
-            .where(ModelTag.key == tag_key, ModelTag.value == tag_value)
+        statement = statement.join(ModelTag, ModelTag.model_id == Model.id).where(
+            ModelTag.key == tag_key, ModelTag.value == tag_value
         )
     else:
         name = Model.name
-        statement = select(Model)
     statement = statement.where(Model.deleted_at.is_(None))
     if query:
         statement = statement.where(name.contains(query, autoescape=True))
     if cursor:
         statement = statement.where(name > decode_cursor(cursor))
-    models = list(
-        session.scalars(
-            statement.options(selectinload(Model.aliases).joinedload(Alias.version))
-            .order_by(name)
-            .limit(PAGE_SIZE + 1)
-        )
-    )
-    if len(models) > PAGE_SIZE:
-        return models[:PAGE_SIZE], encode_cursor(models[PAGE_SIZE - 1].name)
-    return models, None
+    return statement.order_by(name).limit(PAGE_SIZE + 1)
 
 
 def allocate_version_number(session: Session, model: Model) -> int:
@@ -234,6 +234,19 @@ def latest_version(session: Session, model: Model) -> ModelVersion | None:
     )
 
 
+def version_reference(ref: str) -> tuple[str | None, str | int | None]:
+    """How `ref` names a version: `("latest", None)`, `("number", n)`, `("alias", name)`, or
+    `(None, None)` when it can name none."""
+    if ref == "latest":
+        return "latest", None
+    if VERSION_NUMBER.fullmatch(ref):
+        number = int(ref)
+        return ("number", number) if number <= MAX_VERSION_NUMBER else (None, None)
+    if could_be_name(ref):
+        return "alias", ref
+    return None, None
+
+
 def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     """A version of `model` by number, alias or `latest` (the newest one not deleted).
 
@@ -241,14 +254,15 @@ def resolve_version(session: Session, model: Model, ref: str) -> ModelVersion:
     """
     statement = select(ModelVersion).where(ModelVersion.model_id == model.id)
     version = None
-    if ref == "latest":
+    kind, value = version_reference(ref)
+    if kind == "latest":
         statement = statement.where(ModelVersion.deleted_at.is_(None))
         statement = statement.order_by(ModelVersion.number.desc()).limit(1)
-    elif VERSION_NUMBER.fullmatch(ref) and int(ref) <= MAX_VERSION_NUMBER:
-        statement = statement.where(ModelVersion.number == int(ref))
-    elif could_be_name(ref) and not VERSION_NUMBER.fullmatch(ref):
+    elif kind == "number":
+        statement = statement.where(ModelVersion.number == value)
+    elif kind == "alias":
         statement = statement.join(Alias, Alias.version_id == ModelVersion.id).where(
-            Alias.model_id == model.id, Alias.name == ref
+            Alias.model_id == model.id, Alias.name == value
         )
     else:
         statement = None
