@@ -6,13 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from registry.db.models import Artifact, ModelVersion
 from registry.vocabulary import EXAMPLE_INPUTS_KIND, TARGET_KINDS
-
-# How many artifacts holding the same bytes are looked at for a profile to take over.
-_CANDIDATES = 20
 
 
 def profiled_artifacts(version: ModelVersion) -> list[Artifact]:
@@ -27,19 +24,27 @@ def _examples_sha256(version: ModelVersion) -> str | None:
 
 def known_profile(session: Session, artifact: Artifact) -> dict[str, Any] | None:
     """A profile already measured for these bytes, of this kind, on the same example inputs
-    (the profile names the CPU and runtime versions it was measured with)."""
+    (the profile names the CPU and runtime versions it was measured with): the newest one, found
+    by the database however many unmeasured copies of the same bytes came since."""
     examples = _examples_sha256(artifact.version)
-    candidates = session.scalars(
-        select(Artifact)
-        .where(Artifact.sha256 == artifact.sha256, Artifact.kind == artifact.kind)
-        .order_by(Artifact.id.desc())
-        .limit(_CANDIDATES)
+    other = aliased(Artifact)
+    their_examples = (
+        select(other.sha256)
+        .where(other.version_id == Artifact.version_id, other.kind == EXAMPLE_INPUTS_KIND)
+        .scalar_subquery()
     )
-    for candidate in candidates:
-        profile = (candidate.facts or {}).get("profile")
-        if profile and profile.get("measured") and _examples_sha256(candidate.version) == examples:
-            return profile
-    return None
+    facts = session.scalar(
+        select(Artifact.facts)
+        .where(
+            Artifact.sha256 == artifact.sha256,
+            Artifact.kind == artifact.kind,
+            Artifact.facts[("profile", "measured")].as_boolean(),
+            their_examples.is_(None) if examples is None else their_examples == examples,
+        )
+        .order_by(Artifact.id.desc())
+        .limit(1)
+    )
+    return facts["profile"] if facts else None
 
 
 def adopt_known_profiles(session: Session, version: ModelVersion) -> list[Artifact]:

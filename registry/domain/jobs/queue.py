@@ -109,7 +109,7 @@ def claim(
         ).one()
         details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
         record_job_event(session, job, "job.started", details)
-        refresh_version_status(session, job.version)
+        _status_follows(session, job)
     return bool(claimed)
 
 
@@ -145,6 +145,13 @@ def _held_by(job_id: int, worker: str) -> ColumnElement[bool]:
     )
 
 
+def _status_follows(session: Session, job: ConversionJob) -> None:
+    """A conversion job's change moves its version's status; a profile job's never does (the
+    status, its problems and the profile job queued once ready ignore profile jobs)."""
+    if job.target_kind != PROFILE:
+        refresh_version_status(session, job.version)
+
+
 def _due(now: datetime) -> ColumnElement[bool]:
     return ConversionJob.retry_at.is_(None) | (ConversionJob.retry_at <= now)
 
@@ -157,7 +164,7 @@ def finish(session: Session, job: ConversionJob, outcome: dict) -> None:
     job.lease_expires_at = None
     job.retry_at = job.unavailable_since = None
     record_job_event(session, job, "job.succeeded", {"attempt": job.attempts, "outcome": outcome})
-    refresh_version_status(session, job.version)
+    _status_follows(session, job)
 
 
 def fail(
@@ -182,7 +189,7 @@ def fail(
     job.retry_at = job.unavailable_since = None
     details = {"attempt": job.attempts, "error": message, "requeued": requeue}
     record_job_event(session, job, "job.failed", details)
-    refresh_version_status(session, job.version)
+    _status_follows(session, job)
     if requeue and resend:
         # Waiting for the after-commit sender again; if it fails, the sweep sends it.
         job.dispatched_at, job.queued_at = None, utcnow()
@@ -222,7 +229,7 @@ def defer(session: Session, job: ConversionJob, message: str, *, window_seconds:
         job.error = f"will retry at {job.retry_at.isoformat(timespec='seconds')}: {message}"
     details = {"error": message, "retry_at": job.retry_at and job.retry_at.isoformat()}
     record_job_event(session, job, "job.deferred", details)
-    refresh_version_status(session, job.version)
+    _status_follows(session, job)
     return job.status == "queued"
 
 
