@@ -147,7 +147,7 @@ class JobRunner:
         # Read once: the installed packages do not change under a running worker.
         self.versions = converter_versions()
         self.sources = SourceCache(
-            settings.work_dir / "sources", storage, settings.source_cache_mb * 2**20
+            settings.source_cache_dir, storage, settings.source_cache_mb * 2**20
         )
 
     def run(self, job_id: int, task_id: str = "") -> JobRun:
@@ -170,10 +170,9 @@ class JobRunner:
             return JobRun("superseded", claimed.summary)
 
     def _claim(self, session: Session, job_id: int, task_id: str, lease: int) -> ClaimedJob | None:
-        if not jobs.claim(session, job_id, self.worker_name, lease, task_id):
+        job = jobs.claim(session, job_id, self.worker_name, lease, task_id)
+        if job is None:
             return None
-        # Loaded by the claim (it recomputed the version's status): no further queries.
-        job = session.get(ConversionJob, job_id)
         version = job.version
         claimed = ClaimedJob(
             id=job_id,
