@@ -368,6 +368,8 @@ class JobRunner:
                 self.storage, iter(lambda: stream.read(1024 * 1024), b""), output.stat().st_size
             )
         key = self.storage.promote(blob)
+        # The version's profile job measures these bytes next: from here, not from storage.
+        self.sources.keep(blob.sha256, output)
         with self.sessions.begin() as session:
             job = self._held(session, job_id)
             with compatibility.comparisons_settled(session, job.version):

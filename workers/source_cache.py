@@ -39,8 +39,7 @@ class SourceCache:
         if self._link_kept(artifact, destination):
             return
         download_verified(self.storage, artifact, destination)
-        if 0 < artifact.size <= self.limit_bytes:
-            self._keep(artifact.sha256, destination)
+        self.keep(artifact.sha256, destination)
 
     def _link_kept(self, artifact: Artifact, destination: Path) -> bool:
         kept = self.directory / artifact.sha256
@@ -58,11 +57,14 @@ class SourceCache:
             kept.unlink()
         return False
 
-    def _keep(self, sha256: str, downloaded: Path) -> None:
+    def keep(self, sha256: str, path: Path) -> None:
+        """Keep a copy of `path`, whose bytes hash to `sha256` (read or written just now)."""
         try:
+            if not 0 < path.stat().st_size <= self.limit_bytes:
+                return
             self.directory.mkdir(parents=True, exist_ok=True)
             entering = self.directory / f".{sha256}.{uuid.uuid4().hex}"
-            os.link(downloaded, entering)
+            os.link(path, entering)
             os.replace(entering, self.directory / sha256)
             self._shrink()
         except OSError as error:  # keeping a copy is an optimisation, never a job's failure
