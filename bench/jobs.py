@@ -11,6 +11,9 @@ process has imported TensorFlow), stops them with SIGSTOP, queues the backlog th
 (every job handed to the broker), resumes them with SIGCONT and times until every job of the
 backlog has ended. Small conversions are a frozen graph with parity inputs no other upload
 used (two jobs per upload: SavedModel and TFLite, each parity-checked), so nothing is reused.
+Each trivial backlog uploads a .tflite of its own, profiled by none before: every upload's
+`describe` job, and the profile job each ready version queues (the first measures the bytes,
+the others take its profile over), as on the first run.
 """
 
 from __future__ import annotations
@@ -89,14 +92,22 @@ def tree_cpu_seconds(roots: list[int]) -> float:
 
 
 class Bench:
-    def __init__(self, stack: Stack, scratch: Path, tflite: Sample, graph: Sample) -> None:
+    def __init__(self, stack: Stack, scratch: Path, graph: Sample) -> None:
         self.stack, self.scratch = stack, scratch
-        self.tflite, self.graph = tflite, graph
+        self.graph = graph
+        self.tflites = 0
+        self.tflite: Sample | None = None
         self.http = requests.Session()
         self.http.headers.update(stack.auth)
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=UPLOAD_THREADS))
         self.base = f"http://127.0.0.1:{stack.api_port}/api/v1"
         self.engine: Engine = create_engine(stack.settings.effective_database_url)
+
+    def new_tflite(self) -> None:
+        """The .tflite the next trivial backlog uploads: bytes no upload had before."""
+        self.tflites += 1
+        folder = self.scratch / f"tflite-{self.tflites}"
+        self.tflite = build_small_tflite(folder, seed=1000 + self.tflites)
 
     def upload_tflite(self, model: str) -> None:
         with self.tflite.path.open("rb") as stream:
@@ -163,6 +174,8 @@ class Bench:
 
     def measure(self, code: Path, label: str, workers: int, kind: str, uploads: int) -> Figure:
         upload = self.upload_tflite if kind == "trivial" else self.upload_conversion
+        if kind == "trivial":
+            self.new_tflite()
         with started_workers(self.stack, code, workers, self.scratch) as groups:
             self._warm(workers)
             for group in groups:
@@ -273,13 +286,12 @@ def main() -> None:
         leased_broker() as broker,
     ):
         scratch = Path(scratch_name)
-        tflite = build_small_tflite(scratch / "tflite")
         graph = build_frozen_graph(scratch / "frozen")
         codes = [("now", ROOT)]
         if args.before:
             codes.insert(0, (f"before ({args.before})", unpack_commit(args.before, scratch / "b")))
         with production_stack(scratch, broker_url=broker) as stack:
-            bench = Bench(stack, scratch, tflite, graph)
+            bench = Bench(stack, scratch, graph)
             for label, code in codes:
                 for workers in (1, 2):
                     for kind, uploads in (

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # Each variant's profile (load time, latency) stops its timed runs at this bound; the
     # converter is stopped if it has not answered within twice it.
     profile_time_bound_seconds: PositiveInt = 60
+    # Each worker keeps verified copies of the bytes it read (sources, example inputs, variants
+    # to profile), up to this much, so jobs on the same bytes do not download them again;
+    # 0 keeps none.
+    source_cache_mb: NonNegativeInt = 2048
 
     # `registry gc` keeps unneeded objects younger than this, and the bytes of versions deleted
     # less long ago: uploads and conversions write their bytes before they commit them.
@@ -215,6 +219,12 @@ class Settings(BaseSettings):
     def work_dir(self) -> Path:
         """Scratch space for conversions (unpacked sources, outputs before upload)."""
         return self.data_dir / "work"
+
+    @property
+    def source_cache_dir(self) -> Path:
+        """Verified copies of bytes a worker read (`source_cache_mb`), beside the scratch space:
+        a job's scratch takes hard links to them."""
+        return self.data_dir / "source-cache"
 
 
 class _RegistryVariables(EnvSettingsSource):

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
@@ -35,12 +35,12 @@ from registry.convert.contract import OPTION_KEYS
 from registry.db.models import Artifact, ConversionJob, ModelVersion
 from registry.domain import jobs
 from registry.domain.catalog import compatibility
-from registry.domain.catalog.artifacts import download_verified
 from registry.domain.catalog.uploads import write_blob
 from registry.domain.jobs.statistics import JobSummary
 from registry.settings import Settings
 from registry.storage import BlobNotFound, Storage, StorageError
 from registry.vocabulary import EXAMPLE_INPUTS_KIND, PROFILE
+from workers.source_cache import SourceCache
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,12 @@ class ClaimedJob:
     source: Artifact
     examples: Artifact | None
     summary: JobSummary
+    # A profile job's artifacts still to measure once those whose bytes were measured before
+    # took that profile over, and the version's options (an upload is read with them).
+    unmeasured: list[Artifact] = field(default_factory=list)
+    version_options: dict = field(default_factory=dict)
+    # The claim itself finished the job: a profile job with nothing left to measure.
+    finished: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,9 @@ class JobRunner:
         self.host = socket.gethostname()
         # Read once: the installed packages do not change under a running worker.
         self.versions = converter_versions()
+        self.sources = SourceCache(
+            settings.source_cache_dir, storage, settings.source_cache_mb * 2**20
+        )
 
     def run(self, job_id: int, task_id: str = "") -> JobRun:
         """Run one job; its outcome is `skipped`, `succeeded`, `failed`, `requeued`,
@@ -153,18 +162,19 @@ class JobRunner:
         claimed = self._in_unit(lambda session: self._claim(session, job_id, task_id, lease))
         if claimed is None:
             return JobRun("skipped")
+        if claimed.finished:
+            return JobRun("succeeded", claimed.summary)
         try:
             return JobRun(self._attempt(claimed, task_id, lease), claimed.summary)
         except AttemptSuperseded:
             return JobRun("superseded", claimed.summary)
 
     def _claim(self, session: Session, job_id: int, task_id: str, lease: int) -> ClaimedJob | None:
-        if not jobs.claim(session, job_id, self.worker_name, lease, task_id):
+        job = jobs.claim(session, job_id, self.worker_name, lease, task_id)
+        if job is None:
             return None
-        # Loaded by the claim (it recomputed the version's status): no further queries.
-        job = session.get(ConversionJob, job_id)
         version = job.version
-        return ClaimedJob(
+        claimed = ClaimedJob(
             id=job_id,
             target=job.target_kind,
             options=dict(job.options),
@@ -174,6 +184,15 @@ class JobRunner:
                 version.model.name, version.number, job.target_kind, job.attempts, job.worker
             ),
         )
+        if job.target_kind != PROFILE:
+            return claimed
+        unmeasured = jobs.adopt_known_profiles(session, version)
+        if not unmeasured:
+            # Every artifact took over a profile of its bytes: done without an attempt.
+            outcome = {**self._outcome(claimed, task_id), **_profiled({})}
+            jobs.finish(session, job, outcome)
+            return replace(claimed, finished=True)
+        return replace(claimed, unmeasured=unmeasured, version_options=dict(version.options))
 
     def _attempt(self, claimed: ClaimedJob, task_id: str, lease: int) -> str:
         job_id = claimed.id
@@ -244,6 +263,24 @@ class JobRunner:
 
         return when_reachable(unit, self.settings.job_retry_window_seconds)
 
+    def _outcome(self, claimed: ClaimedJob, task_id: str) -> dict:
+        """What every outcome names: the inputs' cache key, the versions and the worker."""
+        examples = claimed.examples
+        key = cache_key(
+            claimed.source.sha256,
+            examples.sha256 if examples else None,
+            claimed.target,
+            _conversion_options(claimed.options),
+            self.versions,
+        )
+        return {
+            "cache_key": key,
+            "converter_versions": self.versions,
+            "task_id": task_id,
+            "worker": self.worker_name,
+            "worker_host": self.host,
+        }
+
     def _convert(self, claimed: ClaimedJob, task_id: str) -> Made:
         job_id, target, options, source = (
             claimed.id,
@@ -253,19 +290,10 @@ class JobRunner:
         )
         examples = claimed.examples
         versions = self.versions
-        inputs_sha256 = examples.sha256 if examples else None
-        key = cache_key(
-            source.sha256, inputs_sha256, target, _conversion_options(options), versions
-        )
-        outcome = {
-            "cache_key": key,
-            "converter_versions": versions,
-            "task_id": task_id,
-            "worker": self.worker_name,
-            "worker_host": self.host,
-        }
+        outcome = self._outcome(claimed, task_id)
+        key = outcome["cache_key"]
         if target == PROFILE:
-            return Made({**outcome, **self._profile_variants(job_id, examples)})
+            return Made({**outcome, **self._profile_variants(claimed)})
         if target != "describe" and (reused := self._reuse(job_id, key, source)) is not None:
             return Made({**outcome, **reused})
 
@@ -276,7 +304,7 @@ class JobRunner:
             examples_path = None
             if examples is not None:
                 examples_path = scratch_dir / "example_inputs.npz"
-                download_verified(self.storage, examples, examples_path)
+                self.sources.place(examples, examples_path)
             if target == "describe":
                 signature = self.converter.describe(
                     source.kind, str(source_path), _conversion_options(options)
@@ -309,7 +337,7 @@ class JobRunner:
         # ours, only a known suffix is taken from the user's filename.
         suffix = Path(source.filename).suffix.lower()
         download = scratch / f"source{suffix if suffix in KNOWN_SUFFIXES else ''}"
-        download_verified(self.storage, source, download)
+        self.sources.place(source, download)
         if source.packaging == "file":
             return download
         unpacked = scratch / "source"
@@ -340,6 +368,8 @@ class JobRunner:
                 self.storage, iter(lambda: stream.read(1024 * 1024), b""), output.stat().st_size
             )
         key = self.storage.promote(blob)
+        # The version's profile job measures these bytes next: from here, not from storage.
+        self.sources.keep(blob.sha256, output)
         with self.sessions.begin() as session:
             job = self._held(session, job_id)
             with compatibility.comparisons_settled(session, job.version):
@@ -367,14 +397,11 @@ class JobRunner:
             with compatibility.comparisons_settled(session, job.version):
                 return jobs.reuse_variant(session, job, earlier, source.id)
 
-    def _profile_variants(self, job_id: int, examples: Artifact | None) -> dict:
-        """Measure each deployable artifact of the job's version, one by one, each recorded
-        in a unit of its own; bytes measured before keep that profile. A variant that crashes
-        or outruns the converter gets a profile saying so; the others are still measured."""
-        with self.sessions.begin() as session:
-            version = self._held(session, job_id).version
-            options = dict(version.options)
-            artifacts = jobs.adopt_known_profiles(session, version)
+    def _profile_variants(self, claimed: ClaimedJob) -> dict:
+        """Measure each artifact the claim left unmeasured, one by one, each recorded in a unit
+        of its own. A variant that crashes or outruns the converter gets a profile saying so;
+        the others are still measured."""
+        job_id, examples, options = claimed.id, claimed.examples, claimed.version_options
         bound = self.settings.profile_time_bound_seconds
         latencies = {}
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -382,8 +409,8 @@ class JobRunner:
             examples_path = None
             if examples is not None:
                 examples_path = Path(scratch) / "example_inputs.npz"
-                download_verified(self.storage, examples, examples_path)
-            for artifact in artifacts:
+                self.sources.place(examples, examples_path)
+            for artifact in claimed.unmeasured:
                 # An upload is read with the version's options; a variant needs none.
                 given = options if artifact.job_id is None else {}
                 place = Path(scratch) / str(artifact.id)
@@ -405,7 +432,7 @@ class JobRunner:
                     held = self._held(session, job_id)
                     jobs.record_profile(session, held, session.get(Artifact, artifact.id), profile)
                 latencies[artifact.kind] = (profile.get("latency_ms") or {}).get("p50")
-        return {"steps": ["profile"], "latency_p50_ms": latencies}
+        return _profiled(latencies)
 
 
 def when_reachable(step: Callable[[], T], window_seconds: float) -> T:
@@ -451,6 +478,11 @@ def lease_kept(
 
 def _source_artifact(version: ModelVersion) -> Artifact:
     return next(a for a in version.artifacts if a.kind == version.source_kind and a.job_id is None)
+
+
+def _profiled(latencies: dict) -> dict:
+    """A profile job's outcome: the p50 latency of each artifact it measured."""
+    return {"steps": ["profile"], "latency_p50_ms": latencies}
 
 
 def _conversion_options(options: dict) -> dict:

@@ -284,12 +284,13 @@ def build_frozen_graph(directory: str | Path) -> Sample:
     )
 
 
-def build_small_tflite(directory: str | Path) -> Sample:
-    """A TFLite flatbuffer of one small dense layer (~1 KB): what a `describe` job reads."""
+def build_small_tflite(directory: str | Path, seed: int = 7) -> Sample:
+    """A TFLite flatbuffer of one small dense layer (~1 KB): what a `describe` job reads.
+    Another `seed` gives other weights, so other bytes (profiled anew)."""
     tf = _tf()
     path = Path(directory) / "dense.tflite"
     path.parent.mkdir(parents=True, exist_ok=True)
-    w = _rng(7).standard_normal((4, 2)).astype(np.float32)
+    w = _rng(seed).standard_normal((4, 2)).astype(np.float32)
 
     module = tf.Module()
     module.dense = tf.function(

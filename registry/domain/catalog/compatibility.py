@@ -81,9 +81,12 @@ def comparisons_settled(session: Session, version: ModelVersion) -> Iterator[Non
     if known or version.signature is None:
         return
     _settle(session, version)
+    # Only later versions with a signature can wait on this one (not every later upload).
     later = session.scalars(
         select(ModelVersion).where(
-            ModelVersion.model_id == version.model_id, ModelVersion.number > version.number
+            ModelVersion.model_id == version.model_id,
+            ModelVersion.number > version.number,
+            ModelVersion.signature.is_not(None),
         )
     )
     for other in later:

@@ -3,16 +3,14 @@ bytes measured before (a re-upload, or a variant reused from an earlier conversi
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from registry.db.models import Artifact, ModelVersion
 from registry.vocabulary import EXAMPLE_INPUTS_KIND, TARGET_KINDS
-
-# How many artifacts holding the same bytes are looked at for a profile to take over.
-_CANDIDATES = 20
 
 
 def profiled_artifacts(version: ModelVersion) -> list[Artifact]:
@@ -25,21 +23,43 @@ def _examples_sha256(version: ModelVersion) -> str | None:
     return next((a.sha256 for a in version.artifacts if a.kind == EXAMPLE_INPUTS_KIND), None)
 
 
+@cache
+def _newest_measured() -> Select:
+    """The facts of the newest artifact holding given bytes of a given kind with a measured
+    profile, measured on given example inputs ('' for none). Built once: the statement with
+    its subquery costs more to build than to run."""
+    other = aliased(Artifact)
+    their_examples = (
+        select(other.sha256)
+        .where(other.version_id == Artifact.version_id, other.kind == EXAMPLE_INPUTS_KIND)
+        .scalar_subquery()
+    )
+    return (
+        select(Artifact.facts)
+        .where(
+            Artifact.sha256 == bindparam("sha256"),
+            Artifact.kind == bindparam("kind"),
+            Artifact.facts[("profile", "measured")].as_boolean(),
+            func.coalesce(their_examples, "") == bindparam("examples"),
+        )
+        .order_by(Artifact.id.desc())
+        .limit(1)
+    )
+
+
 def known_profile(session: Session, artifact: Artifact) -> dict[str, Any] | None:
     """A profile already measured for these bytes, of this kind, on the same example inputs
-    (the profile names the CPU and runtime versions it was measured with)."""
-    examples = _examples_sha256(artifact.version)
-    candidates = session.scalars(
-        select(Artifact)
-        .where(Artifact.sha256 == artifact.sha256, Artifact.kind == artifact.kind)
-        .order_by(Artifact.id.desc())
-        .limit(_CANDIDATES)
+    (the profile names the CPU and runtime versions it was measured with): the newest one, found
+    by the database however many unmeasured copies of the same bytes came since."""
+    facts = session.scalar(
+        _newest_measured(),
+        {
+            "sha256": artifact.sha256,
+            "kind": artifact.kind,
+            "examples": _examples_sha256(artifact.version) or "",
+        },
     )
-    for candidate in candidates:
-        profile = (candidate.facts or {}).get("profile")
-        if profile and profile.get("measured") and _examples_sha256(candidate.version) == examples:
-            return profile
-    return None
+    return facts["profile"] if facts else None
 
 
 def adopt_known_profiles(session: Session, version: ModelVersion) -> list[Artifact]:

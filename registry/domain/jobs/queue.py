@@ -79,9 +79,9 @@ def mark_dispatched(session: Session, job_ids: list[int]) -> None:
 
 def claim(
     session: Session, job_id: int, worker: str, lease_seconds: int, task_id: str = ""
-) -> bool:
+) -> ConversionJob | None:
     """Take a job for this worker: it must be queued (and due), or running under an expired
-    lease.
+    lease. Returns the claimed job with its version and model, or None.
 
     The conditional UPDATE is the lock: of two deliveries of one job, only one claims it.
     """
@@ -103,14 +103,42 @@ def claim(
             worker=worker,
         )
     ).rowcount
-    if claimed:
-        job = session.scalars(
-            _with_version(select(ConversionJob)).where(ConversionJob.id == job_id)
-        ).one()
-        details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
-        record_job_event(session, job, "job.started", details)
+    if not claimed:
+        return None
+    job = session.scalars(
+        _with_version(select(ConversionJob)).where(ConversionJob.id == job_id)
+    ).one()
+    details = {"attempt": job.attempts, "worker": worker, "task_id": task_id}
+    record_job_event(session, job, "job.started", details)
+    if job.target_kind != PROFILE and not _mark_converting(session, job):
         refresh_version_status(session, job.version)
-    return bool(claimed)
+    return job
+
+
+def _mark_converting(session: Session, job: ConversionJob) -> bool:
+    """A claimed conversion that is the latest job of its target makes its version
+    `converting`, whatever its other jobs say: one UPDATE (taking the version's row lock, as
+    `refresh_version_status` does) and no reads. False, changing nothing, when a later job of
+    that target supersedes the claimed one: then the other jobs decide."""
+    superseded = (
+        select(ConversionJob.id)
+        .where(
+            ConversionJob.version_id == job.version_id,
+            ConversionJob.target_kind == job.target_kind,
+            ConversionJob.id > job.id,
+        )
+        .exists()
+    )
+    marked = session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == job.version_id, ~superseded)
+        .values(status="converting", status_detail=""),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if marked:
+        set_committed_value(job.version, "status", "converting")
+        set_committed_value(job.version, "status_detail", "")
+    return bool(marked)
 
 
 def renew_lease(session: Session, job_id: int, worker: str, lease_seconds: int) -> None:
@@ -145,6 +173,13 @@ def _held_by(job_id: int, worker: str) -> ColumnElement[bool]:
     )
 
 
+def _status_follows(session: Session, job: ConversionJob) -> None:
+    """A conversion job's change moves its version's status; a profile job's never does (the
+    status, its problems and the profile job queued once ready ignore profile jobs)."""
+    if job.target_kind != PROFILE:
+        refresh_version_status(session, job.version)
+
+
 def _due(now: datetime) -> ColumnElement[bool]:
     return ConversionJob.retry_at.is_(None) | (ConversionJob.retry_at <= now)
 
@@ -157,7 +192,7 @@ def finish(session: Session, job: ConversionJob, outcome: dict) -> None:
     job.lease_expires_at = None
     job.retry_at = job.unavailable_since = None
     record_job_event(session, job, "job.succeeded", {"attempt": job.attempts, "outcome": outcome})
-    refresh_version_status(session, job.version)
+    _status_follows(session, job)
 
 
 def fail(
@@ -182,7 +217,7 @@ def fail(
     job.retry_at = job.unavailable_since = None
     details = {"attempt": job.attempts, "error": message, "requeued": requeue}
     record_job_event(session, job, "job.failed", details)
-    refresh_version_status(session, job.version)
+    _status_follows(session, job)
     if requeue and resend:
         # Waiting for the after-commit sender again; if it fails, the sweep sends it.
         job.dispatched_at, job.queued_at = None, utcnow()
@@ -222,7 +257,7 @@ def defer(session: Session, job: ConversionJob, message: str, *, window_seconds:
         job.error = f"will retry at {job.retry_at.isoformat(timespec='seconds')}: {message}"
     details = {"error": message, "retry_at": job.retry_at and job.retry_at.isoformat()}
     record_job_event(session, job, "job.deferred", details)
-    refresh_version_status(session, job.version)
+    _status_follows(session, job)
     return job.status == "queued"
 
 
