@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     # Each worker keeps verified copies of the bytes it read (sources, example inputs, variants
     # to profile), up to this much, so jobs on the same bytes do not download them again;
     # 0 keeps none.
-    source_cache_mb: NonNegativeInt = 2048
+    kept_bytes_mb: NonNegativeInt = 2048
 
     # `registry gc` keeps unneeded objects younger than this, and the bytes of versions deleted
     # less long ago: uploads and conversions write their bytes before they commit them.
@@ -221,10 +221,10 @@ class Settings(BaseSettings):
         return self.data_dir / "work"
 
     @property
-    def source_cache_dir(self) -> Path:
-        """Verified copies of bytes a worker read (`source_cache_mb`), beside the scratch space:
+    def kept_bytes_dir(self) -> Path:
+        """Verified copies of bytes a worker read (`kept_bytes_mb`), beside the scratch space:
         a job's scratch takes hard links to them."""
-        return self.data_dir / "source-cache"
+        return self.data_dir / "kept-bytes"
 
 
 class _RegistryVariables(EnvSettingsSource):

@@ -40,7 +40,7 @@ from registry.domain.jobs.statistics import JobSummary
 from registry.settings import Settings
 from registry.storage import BlobNotFound, Storage, StorageError
 from registry.vocabulary import EXAMPLE_INPUTS_KIND, PROFILE
-from workers.source_cache import SourceCache
+from workers.kept_bytes import KeptBytes
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ class JobRunner:
         self.host = socket.gethostname()
         # Read once: the installed packages do not change under a running worker.
         self.versions = converter_versions()
-        self.sources = SourceCache(
-            settings.source_cache_dir, storage, settings.source_cache_mb * 2**20
+        self.kept_bytes = KeptBytes(
+            settings.kept_bytes_dir, storage, settings.kept_bytes_mb * 2**20
         )
 
     def run(self, job_id: int, task_id: str = "") -> JobRun:
@@ -304,7 +304,7 @@ class JobRunner:
             examples_path = None
             if examples is not None:
                 examples_path = scratch_dir / "example_inputs.npz"
-                self.sources.place(examples, examples_path)
+                self.kept_bytes.place(examples, examples_path)
             if target == "describe":
                 signature = self.converter.describe(
                     source.kind, str(source_path), _conversion_options(options)
@@ -337,7 +337,7 @@ class JobRunner:
         # ours, only a known suffix is taken from the user's filename.
         suffix = Path(source.filename).suffix.lower()
         download = scratch / f"source{suffix if suffix in KNOWN_SUFFIXES else ''}"
-        self.sources.place(source, download)
+        self.kept_bytes.place(source, download)
         if source.packaging == "file":
             return download
         unpacked = scratch / "source"
@@ -369,7 +369,7 @@ class JobRunner:
             )
         key = self.storage.promote(blob)
         # The version's profile job measures these bytes next: from here, not from storage.
-        self.sources.keep(blob.sha256, output)
+        self.kept_bytes.keep(blob.sha256, output)
         with self.sessions.begin() as session:
             job = self._held(session, job_id)
             with compatibility.comparisons_settled(session, job.version):
@@ -409,7 +409,7 @@ class JobRunner:
             examples_path = None
             if examples is not None:
                 examples_path = Path(scratch) / "example_inputs.npz"
-                self.sources.place(examples, examples_path)
+                self.kept_bytes.place(examples, examples_path)
             for artifact in claimed.unmeasured:
                 # An upload is read with the version's options; a variant needs none.
                 given = options if artifact.job_id is None else {}

@@ -8,7 +8,7 @@ import pytest
 
 from registry.db.models import Artifact
 from registry.storage import BlobNotFound, LocalStorage
-from workers.source_cache import SourceCache
+from workers.kept_bytes import KeptBytes
 
 
 def stored(storage: LocalStorage, data: bytes) -> Artifact:
@@ -22,7 +22,7 @@ def stored(storage: LocalStorage, data: bytes) -> Artifact:
 def test_bytes_read_once_are_placed_again_from_the_kept_copy_while_it_hashes_right(tmp_path):
     storage = LocalStorage(tmp_path / "store")
     artifact = stored(storage, b"model bytes")
-    cache = SourceCache(tmp_path / "kept", storage, limit_bytes=1024)
+    cache = KeptBytes(tmp_path / "kept", storage, limit_bytes=1024)
     cache.place(artifact, tmp_path / "first")
     storage.delete(artifact.storage_key)
 
@@ -41,7 +41,7 @@ def test_bytes_read_once_are_placed_again_from_the_kept_copy_while_it_hashes_rig
 def test_copies_beyond_the_limit_leave_least_recently_used_first(tmp_path):
     storage = LocalStorage(tmp_path / "store")
     first, second, third = (stored(storage, bytes([n]) * 100) for n in range(3))
-    cache = SourceCache(tmp_path / "kept", storage, limit_bytes=250)
+    cache = KeptBytes(tmp_path / "kept", storage, limit_bytes=250)
 
     for number, artifact in enumerate((first, second, first, third)):
         cache.place(artifact, tmp_path / f"placed-{number}")

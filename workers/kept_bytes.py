@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 1024 * 1024
 
 
-class SourceCache:
+class KeptBytes:
     """Copies kept in `directory` up to `limit_bytes` in all, the least recently used leaving
     first. Several worker processes may share the directory: copies enter it by an atomic
     rename and a job works on a link of its own, which a copy leaving does not remove."""
