@@ -105,16 +105,35 @@ def write_blob(storage: Storage, chunks: Iterable[bytes], max_bytes: int) -> Wri
         raise
 
 
+def share_held_bytes(session: Session, storage: Storage, blob: WrittenBlob) -> WrittenBlob:
+    """The bytes of a checked blob kept where it was written, or, when a live version holds
+    the same bytes already, those (and the blob removed): equal bytes are stored once.
+
+    Bytes a live version refers to are needed by any `gc` that reads the database before this
+    unit of work commits (or, deleted meanwhile, for the grace period), so they need no refresh.
+    """
+    held = session.scalar(
+        select(Artifact.storage_key)
+        .join(ModelVersion, Artifact.version_id == ModelVersion.id)
+        .where(Artifact.sha256 == blob.sha256, ModelVersion.deleted_at.is_(None))
+        .limit(1)
+    )
+    if held is None or held == blob.temp_key or not storage.exists(held):
+        return blob
+    storage.delete(blob.temp_key)
+    return WrittenBlob(held, blob.sha256, blob.size, in_place=True)
+
+
 def discard_blobs(session: Session, storage: Storage, blobs: list[WrittenBlob | None]) -> None:
     """Remove the bytes of a refused upload.
 
-    A blob written straight to its content key may be the same bytes an earlier version
-    holds: it is removed only while no artifact refers to it.
+    A blob left at its final key may be the same bytes an earlier version holds: it is
+    removed only while no artifact refers to it.
     """
     for blob in blobs:
         if blob is None:
             continue
-        if blob.at_content_key and session.scalar(
+        if blob.at_final_key and session.scalar(
             select(Artifact.id).where(Artifact.storage_key == blob.temp_key).limit(1)
         ):
             continue
@@ -158,7 +177,7 @@ def create_version(
     """Check an uploaded blob, make it visible, and record the version with its jobs.
 
     Any refusal removes the temporary bytes; the rows are added to the caller's unit of work
-    only after the bytes sit under their content key, so a version never points at missing
+    only after the bytes sit at their final key, so a version never points at missing
     bytes. (A unit of work that then fails to commit leaves the bytes unreferenced, for `gc`.)
     """
     temporary = [blob for blob in (source, example_inputs) if blob is not None]
