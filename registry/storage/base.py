@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -41,6 +41,9 @@ class WrittenBlob:
     size: int
     # Checked where it was written, and kept there: `promote` leaves it at `temp_key`.
     in_place: bool = False
+    # The bytes themselves, kept by a writer of a small blob so that reading it (inspection)
+    # needs no round trip to the store; they hashed to `sha256` as they were written.
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def at_content_key(self) -> bool:

@@ -46,7 +46,7 @@ def plan_comparisons(session: Session, version: ModelVersion) -> None:
     previous = session.scalar(
         select(ModelVersion)
         .where(
-            ModelVersion.model_id == version.model_id,
+            ModelVersion.model_id == version.model.id,
             ModelVersion.number < version.number,
             ModelVersion.deleted_at.is_(None),
         )
@@ -83,7 +83,7 @@ def comparisons_settled(session: Session, version: ModelVersion) -> Iterator[Non
     _settle(session, version)
     later = session.scalars(
         select(ModelVersion).where(
-            ModelVersion.model_id == version.model_id, ModelVersion.number > version.number
+            ModelVersion.model_id == version.model.id, ModelVersion.number > version.number
         )
     )
     for other in later:
@@ -109,7 +109,7 @@ def _settle(session: Session, version: ModelVersion) -> None:
         if entry["verdict"] == PENDING:
             earlier = session.scalar(
                 select(ModelVersion).where(
-                    ModelVersion.model_id == version.model_id,
+                    ModelVersion.model_id == version.model.id,
                     ModelVersion.number == entry["version"],
                 )
             )

@@ -46,8 +46,10 @@ class S3BlobWriter:
         self.temp_key = (
             blob_key(expected_sha256) if self._direct else f"{TMP_PREFIX}{uuid.uuid4().hex}"
         )
-        # Bytes the store already holds need not be sent again: hash them, send nothing.
-        self._already_stored = self._direct and storage.exists(self.temp_key)
+        # Bytes the store already holds need not be sent again: hash them, send nothing. Asked
+        # only once the blob outgrows one part: up to that, one PUT costs what asking does
+        # (and also refreshes held bytes, see Storage.promote).
+        self._already_stored = False
         self._object = storage._full(self.temp_key)
         self._part_size = storage.part_size
         self._hash = HashingCounter()
@@ -91,6 +93,8 @@ class S3BlobWriter:
             if self._fill == part_size:
                 # Sent only once more bytes arrive: a blob of exactly one part is one PUT.
                 self._send_part()
+                if self._already_stored:
+                    return
             take = min(n - pos, part_size - self._fill)
             if self._fill == len(self._buf):
                 self._buf += view[pos : pos + take]
@@ -100,6 +104,10 @@ class S3BlobWriter:
             pos += take
 
     def _send_part(self) -> None:
+        if self._upload is None and self._direct and self._s.exists(self.temp_key):
+            self._already_stored = True
+            self._release_buffers()
+            return
         if self._upload is None:
             self._upload = MultipartUpload.start(self._s.client, self._s.bucket, self._object)
             # Holds the upload, not the writer: it runs when the writer is collected unclosed.
