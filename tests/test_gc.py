@@ -13,14 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from registry.cli import main
+from registry.client import RegistryClient
 from registry.db.models import Artifact
 from registry.domain import jobs
 from registry.domain.catalog import collection
-from registry.storage import LocalStorage, WrittenBlob, blob_key
+from registry.domain.catalog.direct_uploads import DIRECT_PREFIX
+from registry.storage import LocalStorage, StoredPart, WrittenBlob, blob_key
 from tests.api.test_promotion import stored_version
 from tests.conftest import backend_settings, start_live_registry
 from tests.files import fake_tflite
@@ -101,6 +104,34 @@ def test_gc_removes_what_deleted_versions_and_crashes_left_and_keeps_live_bytes(
     assert not set(garbage) & set(registry.services.storage.keys())
     assert download(registry, "kept", 1) == live.read_bytes()
     assert again["removed"]["objects"] == 0
+
+
+@pytest.mark.parametrize("own_registry", ["postgres"], indirect=True)
+def test_gc_keeps_direct_uploads_where_they_were_joined_and_removes_unrecorded_ones(
+    own_registry, tmp_path
+):
+    """A direct upload's bytes stay at a key of their own, not their content key: kept while a
+    live version refers to them, removed once it is deleted or when never recorded."""
+    registry, storage = own_registry, own_registry.services.storage
+    live, deleted = (fake_tflite(tmp_path / f"{name}.tflite") for name in ("live", "deleted"))
+    with RegistryClient(registry.url, registry.token, direct_upload_threshold=1) as client:
+        client.upload("direct", live)
+        [live_key] = storage.keys(DIRECT_PREFIX)
+        client.upload("direct", deleted)
+    registry.http.delete(registry.api("/models/direct/versions/2")).raise_for_status()
+    [deleted_key] = set(storage.keys(DIRECT_PREFIX)) - {live_key}
+    joined = storage.start_direct_upload(f"{DIRECT_PREFIX}joined-then-crashed/")
+    put = httpx.put(storage.part_url(joined, 1, 60), content=b"never checked", timeout=30)
+    put.raise_for_status()
+    storage.complete_direct_upload(joined, [StoredPart(1, 0, put.headers["ETag"].strip('"'))])
+
+    report = gc(registry)
+    verified = run(registry, "verify")
+
+    assert sorted(report["removed_keys"]) == sorted([deleted_key, joined.key])
+    assert list(storage.keys(DIRECT_PREFIX)) == [live_key]
+    assert download(registry, "direct", 1) == live.read_bytes()
+    assert verified.exit_code == 0 and "checked 1 artifacts" in verified.stdout
 
 
 def test_gc_keeps_unrecorded_bytes_younger_than_the_grace_period(own_registry, tmp_path):

@@ -54,7 +54,8 @@ def complete_upload(name: str, upload_id: str):
 
     The body is the one that started the upload, with each part's ETag. The joined bytes must
     hash to the declared sha256, or they are removed (422); then the upload goes on as one
-    through the API: inspected, stored under its digest, and a version with its conversion jobs.
+    through the API: inspected, and a version with its conversion jobs. The bytes stay where
+    they were joined, or, if a live version holds the same bytes, that copy is shared.
     ---
     post:
       requestBody:

@@ -18,6 +18,7 @@ from .base import (
     StorageFull,
     StoredBlob,
     StoredPart,
+    UnfinishedUpload,
     WrittenBlob,
     blob_key,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "StorageFull",
     "StoredBlob",
     "StoredPart",
+    "UnfinishedUpload",
     "WrittenBlob",
     "blob_key",
     "local_path",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -32,16 +32,27 @@ class WrittenBlob:
     """A completely written object, not yet recorded by the registry.
 
     Normally under a temporary key until `promote`; a writer promised the sha256 up front may
-    have written straight to the content key (then `temp_key == blob_key(sha256)`).
+    have written straight to the content key (then `temp_key == blob_key(sha256)`), and a
+    checked direct upload stays at the key it was completed at (`in_place`).
     """
 
     temp_key: str
     sha256: str
     size: int
+    # Checked where it was written, and kept there: `promote` leaves it at `temp_key`.
+    in_place: bool = False
+    # The bytes themselves, kept by a writer of a small blob so that reading it (inspection)
+    # needs no round trip to the store; they hashed to `sha256` as they were written.
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def at_content_key(self) -> bool:
         return self.temp_key == blob_key(self.sha256)
+
+    @property
+    def at_final_key(self) -> bool:
+        """Whether `promote` leaves the bytes where they are (another version may share them)."""
+        return self.in_place or self.at_content_key
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,8 @@ class Storage(Protocol):
         ...
 
     def promote(self, blob: WrittenBlob) -> str:
-        """Make a temporary blob visible under its content key and return that key.
+        """Make a temporary blob visible under its content key and return that key (a blob
+        `at_final_key` stays where it is: its key is returned).
 
         If the content key already holds these bytes the temporary object is dropped and the
         held object refreshed (its modification time made now), so that `delete_stale` spares
@@ -130,36 +142,48 @@ class StoredPart:
     etag: str
 
 
+@dataclass(frozen=True)
+class UnfinishedUpload:
+    """A multipart upload the store holds open: the key it completes at, and its id."""
+
+    key: str
+    upload_id: str
+
+
 @runtime_checkable
 class DirectTransfers(Protocol):
     """A store that clients send bytes to and fetch them from without the registry in the
     way, through presigned URLs (S3). The local store has none: its bytes go through the API.
 
-    A direct upload is a multipart upload of a temporary key: the client PUTs its parts to
-    `part_url`s, the registry completes it and checks its sha256 before anything refers to it.
+    A direct upload is a multipart upload of a key of its own (never reused): the client PUTs
+    its parts to `part_url`s, the registry completes it and checks its sha256 where it lies
+    before anything refers to it; the checked object stays there (S3 has no rename, and a
+    copy would rewrite every byte).
     """
 
-    def start_direct_upload(self, key: str) -> str:
-        """The id of the newest unfinished upload of `key`, or of a new one."""
+    def start_direct_upload(self, prefix: str) -> UnfinishedUpload:
+        """The newest unfinished upload of a key under `prefix`, or a new one of a fresh key
+        under it."""
         ...
 
-    def find_direct_upload(self, key: str) -> str | None:
-        """The id of the newest unfinished upload of `key`; None when there is none."""
+    def find_direct_upload(self, prefix: str) -> UnfinishedUpload | None:
+        """The newest unfinished upload of a key under `prefix`; None when there is none."""
         ...
 
-    def stored_parts(self, key: str, upload_id: str) -> list[StoredPart]: ...
+    def stored_parts(self, upload: UnfinishedUpload) -> list[StoredPart]: ...
 
-    def part_url(self, key: str, upload_id: str, number: int, expires_seconds: int) -> str:
+    def part_url(self, upload: UnfinishedUpload, number: int, expires_seconds: int) -> str:
         """A URL that takes one HTTP PUT of part `number`'s bytes until it expires."""
         ...
 
-    def complete_direct_upload(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
-        """Join the parts into the object `key`."""
+    def complete_direct_upload(self, upload: UnfinishedUpload, parts: list[StoredPart]) -> None:
+        """Join the parts into the object `upload.key`."""
         ...
 
-    def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
-        """Move the object `key` to its content key if its bytes hash to `sha256`; raise
-        DigestMismatch, keeping nothing, if not. `key` is removed either way."""
+    def check_in_place(self, key: str, sha256: str) -> WrittenBlob:
+        """The object `key`, `in_place`, once its bytes hashed to `sha256`, its modification
+        time no older than the check (see `Storage.promote`); raise DigestMismatch, after
+        removing it, if they hash otherwise."""
         ...
 
     def download_url(self, key: str, expires_seconds: int, filename: str) -> str:

@@ -49,20 +49,31 @@ def _start_body(path, sha256: str | None = None) -> dict:
 def test_a_large_file_goes_to_s3_in_parts_and_a_local_store_takes_it_through_the_api(
     registry, direct_client, model_name, tmp_path
 ):
+    """On S3 the checked bytes stay where their parts were joined, and are stored once."""
     model = fake_tflite(tmp_path / "big.tflite", size=DIRECT_FILE_SIZE)
+    stored = registry.services.storage
+    direct_keys_before = set(stored.keys(DIRECT_PREFIX))
 
     version = direct_client.upload(model_name, model)
+    first_parts_sent = sorted(direct_client.parts_sent)
+    direct_keys = set(stored.keys(DIRECT_PREFIX)) - direct_keys_before
+    again = direct_client.upload(model_name, model)
 
     [source] = version["artifacts"]
-    assert source["sha256"] == _sha256(model.read_bytes())
+    sha256 = _sha256(model.read_bytes())
+    assert source["sha256"] == sha256
     assert source["size"] == DIRECT_FILE_SIZE
     assert version["status"] == "pending" and [j["target"] for j in version["jobs"]] == ["describe"]
     on_s3 = registry.settings.storage_url.startswith("s3://")
-    assert sorted(direct_client.parts_sent) == ([1, 2, 3] if on_s3 else [])
-    stored = registry.services.storage
-    assert not [key for key in stored.keys(DIRECT_PREFIX)]  # the joined parts were promoted
-    direct_client.download(model_name, 1, "tflite", tmp_path / "back.tflite")
-    assert (tmp_path / "back.tflite").read_bytes() == model.read_bytes()
+    assert first_parts_sent == ([1, 2, 3] if on_s3 else [])
+    assert len(direct_keys) == (1 if on_s3 else 0)
+    # Not copied to the content key, and the second upload's copy was removed.
+    assert set(stored.keys(DIRECT_PREFIX)) - direct_keys_before == direct_keys
+    assert stored.exists(f"blobs/sha256/{sha256[:2]}/{sha256}") is not on_s3
+    assert again["artifacts"][0]["sha256"] == sha256
+    for number in (version["version"], again["version"]):
+        direct_client.download(model_name, number, "tflite", tmp_path / f"back{number}.tflite")
+        assert (tmp_path / f"back{number}.tflite").read_bytes() == model.read_bytes()
 
 
 def test_a_local_store_refuses_direct_uploads_and_serves_downloads_itself(
@@ -133,11 +144,7 @@ def test_a_direct_upload_whose_bytes_differ_from_its_sha256_is_refused_and_leave
     started = registry.http.post(uploads, json=body).json()
     complete = f"{uploads}/{started['id']}/complete"
     early = registry.http.post(complete, json={**body, "parts": []})
-    sent, offset = [], 0
-    for part in started["parts"]:
-        put = httpx.put(part["url"], content=data[offset : offset + part["size"]], timeout=30)
-        sent.append({"number": part["number"], "etag": put.headers["ETag"]})
-        offset += part["size"]
+    sent = _put_parts(started, data)
 
     refused = registry.http.post(complete, json={**body, "parts": sent})
 
@@ -147,11 +154,11 @@ def test_a_direct_upload_whose_bytes_differ_from_its_sha256_is_refused_and_leave
     assert claimed in refused.json()["detail"] and _sha256(data) in refused.json()["detail"]
     storage = registry.services.storage
     assert registry.http.get(registry.api(f"/models/{model_name}")).status_code == 404
-    assert not list(storage.keys(DIRECT_PREFIX))
-    assert storage.find_direct_upload(DIRECT_PREFIX + started["id"]) is None
+    upload_prefix = f"{DIRECT_PREFIX}{started['id']}/"
+    assert not list(storage.keys(upload_prefix))
+    assert storage.find_direct_upload(upload_prefix) is None
     assert not storage.exists(f"blobs/sha256/{_sha256(data)[:2]}/{_sha256(data)}")
     claimed_key = f"blobs/sha256/{claimed[:2]}/{claimed}"
-    assert storage.find_direct_upload(claimed_key) is None  # the copy there was aborted
     if claimed_is_held:
         client.download(f"{model_name}-held", 1, "tflite", tmp_path / "held-back")
         assert (tmp_path / "held-back").read_bytes() == held.read_bytes()
@@ -159,6 +166,35 @@ def test_a_direct_upload_whose_bytes_differ_from_its_sha256_is_refused_and_leave
         assert not storage.exists(claimed_key)
     again = registry.http.post(complete, json={**body, "parts": sent})
     assert again.status_code == 404 and again.json()["title"] == "Upload not found"
+
+
+def _put_parts(started: dict, data: bytes) -> list[dict]:
+    """PUT every part of a started direct upload; each part's number and ETag."""
+    sent, offset = [], 0
+    for part in started["parts"]:
+        put = httpx.put(part["url"], content=data[offset : offset + part["size"]], timeout=30)
+        sent.append({"number": part["number"], "etag": put.headers["ETag"]})
+        offset += part["size"]
+    return sent
+
+
+@on_s3
+def test_a_direct_upload_of_no_model_is_refused_and_its_checked_bytes_removed(
+    registry, model_name, tmp_path
+):
+    text = tmp_path / "notes.tflite"
+    text.write_bytes(b"not a model, whatever its name says\n" * 100)
+    body = _start_body(text)
+    uploads = registry.api(f"/models/{model_name}/uploads")
+    started = registry.http.post(uploads, json=body).json()
+    sent = _put_parts(started, text.read_bytes())
+
+    complete = f"{uploads}/{started['id']}/complete"
+    refused = registry.http.post(complete, json={**body, "parts": sent})
+
+    assert refused.status_code == 415, refused.text
+    assert not list(registry.services.storage.keys(f"{DIRECT_PREFIX}{started['id']}/"))
+    assert registry.http.get(registry.api(f"/models/{model_name}")).status_code == 404
 
 
 @on_s3

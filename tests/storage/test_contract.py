@@ -287,12 +287,14 @@ def test_writer_promised_a_wrong_digest_refuses_and_leaves_nothing(storage, size
     assert not list(storage.keys("tmp/"))
 
 
-def test_writer_promised_bytes_already_stored_keeps_them_intact(storage):
-    data = os.urandom(2 * MiB)
+@pytest.mark.parametrize("size", [2 * MiB, 12 * MiB], ids=["single-put", "multipart"])
+def test_writer_promised_bytes_already_stored_keeps_them_intact(storage, size):
+    data = os.urandom(size)
     storage.promote(write(storage, data))
 
     writer = storage.writer(expected_sha256=sha(data))
-    writer.write(data)
+    for i in range(0, size, MiB):
+        writer.write(data[i : i + MiB])
     blob = writer.close()
 
     assert storage.promote(blob) == blob_key(sha(data))

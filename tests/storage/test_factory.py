@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from registry.settings import Settings
-from registry.storage import LocalStorage, open_storage
+from registry.storage import LocalStorage, UnfinishedUpload, open_storage
 from registry.storage.s3 import S3Storage
 
 
@@ -62,7 +62,7 @@ def test_presigned_urls_name_the_public_s3_endpoint_when_one_is_set(tmp_path, s3
     storage = open_storage(settings)
 
     download = storage.download_url("blobs/x", 60, "model.tflite")
-    part = storage.part_url("tmp/direct/x", "upload-1", 3, 60)
+    part = storage.part_url(UnfinishedUpload("blobs/direct/x/y", "upload-1"), 3, 60)
     assert download.startswith("http://s3.example.test:8333/")
     assert "response-content-disposition=attachment" in download
     assert part.startswith("http://s3.example.test:8333/") and "partNumber=3" in part

@@ -1,8 +1,10 @@
 """Collecting stored bytes nothing needs: left by deleted versions, refused uploads, crashes
 between a write and its commit, conversions whose outcome was never recorded.
 
-Bytes are content-addressed and shared, and uploads and conversions write them *before* the
-transaction that records them commits. What keeps a collection safe while they run:
+Bytes are shared (content-addressed, or a direct upload's key that a later upload of the
+same bytes reuses: an artifact's `storage_key` is what counts, never a key derived from its
+sha256), and uploads and conversions write them *before* the transaction that records them
+commits. What keeps a collection safe while they run:
 
 1. The store is listed before the database is read (`list_stored`, then `plan_collection`):
    an object recorded by the time of the read is seen as needed, one written after the
@@ -14,6 +16,7 @@ transaction that records them commits. What keeps a collection safe while they r
    upload or a conversion not yet committed. Promoting bytes a store already holds refreshes
    them, and each candidate is deleted only if it is still stale at that moment
    (`Storage.delete_stale`), so bytes being recorded again since the listing are spared.
+   A direct upload shares only bytes a live version refers to, which point 2 keeps.
 
 The grace period must therefore outlast the longest upload or conversion between writing its
 bytes and committing them (REGISTRY_GC_GRACE_SECONDS, a day by default).

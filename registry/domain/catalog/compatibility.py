@@ -46,7 +46,7 @@ def plan_comparisons(session: Session, version: ModelVersion) -> None:
     previous = session.scalar(
         select(ModelVersion)
         .where(
-            ModelVersion.model_id == version.model_id,
+            ModelVersion.model_id == version.model.id,
             ModelVersion.number < version.number,
             ModelVersion.deleted_at.is_(None),
         )
@@ -84,7 +84,7 @@ def comparisons_settled(session: Session, version: ModelVersion) -> Iterator[Non
     # Only later versions with a signature can wait on this one (not every later upload).
     later = session.scalars(
         select(ModelVersion).where(
-            ModelVersion.model_id == version.model_id,
+            ModelVersion.model_id == version.model.id,
             ModelVersion.number > version.number,
             ModelVersion.signature.is_not(None),
         )
@@ -112,7 +112,7 @@ def _settle(session: Session, version: ModelVersion) -> None:
         if entry["verdict"] == PENDING:
             earlier = session.scalar(
                 select(ModelVersion).where(
-                    ModelVersion.model_id == version.model_id,
+                    ModelVersion.model_id == version.model.id,
                     ModelVersion.number == entry["version"],
                 )
             )

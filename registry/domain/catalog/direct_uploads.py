@@ -1,12 +1,15 @@
 """Direct uploads: a version's file sent by the client straight to S3, in parts, through
 presigned URLs; then checked and recorded exactly like an upload through the API.
 
-The upload is a multipart upload of a temporary key named after who uploads what (model,
-actor, sha256, size), so asking again for the same file finds the parts already stored and
-the client sends only the others. Finishing joins the parts, then copies them to their
-content key while reading them back to check the sha256 (a mismatch keeps nothing), and hands
-them to `uploads.create_version`: inspection, version and jobs. Until then nothing refers to
-the bytes, and an upload never finished is aborted a day after it began
+The upload is a multipart upload of a key of its own under a prefix named after who uploads
+what (model, actor, sha256, size), so asking again for the same file finds the parts already
+stored and the client sends only the others. Finishing joins the parts and reads them back
+to check the sha256 (a mismatch removes them). The checked bytes stay where they were joined
+(a copy to their content key would rewrite every byte on SeaweedFS), unless a live version
+holds the same bytes already: then that copy is shared and the new one removed. Then
+`uploads.create_version` does inspection, version and jobs. Until the version commits nothing
+refers to the bytes: joined but never recorded, `registry gc` removes them after its grace
+period; an upload never finished is aborted a day after it began
 (`S3Storage.abort_abandoned_uploads`, run by `registry gc` and whenever a process opens the
 store).
 """
@@ -32,7 +35,7 @@ from registry.settings import Settings
 from registry.storage import BlobNotFound, DirectTransfers, Storage
 from registry.vocabulary import validate_name
 
-DIRECT_PREFIX = "tmp/direct/"
+DIRECT_PREFIX = "blobs/direct/"
 MAX_PARTS = 10_000  # S3's limit on the parts of one upload
 
 
@@ -79,16 +82,15 @@ def start_upload(
     """Begin a direct upload, or pick up the unfinished one of the same file."""
     store = _direct_store(storage)
     upload_id = _upload_id(settings, model_name, request, actor)
-    key = DIRECT_PREFIX + upload_id
-    storage_upload = store.start_direct_upload(key)
-    stored = store.stored_parts(key, storage_upload)
+    storage_upload = store.start_direct_upload(_key_prefix(upload_id))
+    stored = store.stored_parts(storage_upload)
     expiry = settings.direct_upload_url_seconds
     plan = plan_parts(request.size, settings.part_size_bytes)
     tickets = [
         PartTicket(
             number,
             size,
-            store.part_url(key, storage_upload, number, expiry),
+            store.part_url(storage_upload, number, expiry),
             [part.etag for part in stored if (part.number, part.size) == (number, size)],
         )
         for number, size in plan
@@ -118,8 +120,7 @@ def finish_upload(
             f"no direct upload {upload_id} of this file by {actor} to {model_name!r}: finish it "
             "with the filename, size and sha256 it was started with"
         )
-    key = DIRECT_PREFIX + upload_id
-    storage_upload = store.find_direct_upload(key)
+    storage_upload = store.find_direct_upload(_key_prefix(upload_id))
     if storage_upload is None:
         raise UploadNotFound(
             f"direct upload {upload_id} is not in progress (finished, refused or abandoned): "
@@ -127,8 +128,7 @@ def finish_upload(
         )
     # A part sent twice may be listed twice (SeaweedFS): the client names the copy it sent.
     stored = {
-        (part.number, part.etag, part.size): part
-        for part in store.stored_parts(key, storage_upload)
+        (part.number, part.etag, part.size): part for part in store.stored_parts(storage_upload)
     }
     plan = plan_parts(request.size, settings.part_size_bytes)
     wanted = [(number, request.parts.get(number), size) for number, size in plan]
@@ -139,10 +139,11 @@ def finish_upload(
             "send them (or name the ETag each was stored with), then finish the upload again"
         )
     try:
-        store.complete_direct_upload(key, storage_upload, [stored[part] for part in wanted])
+        store.complete_direct_upload(storage_upload, [stored[part] for part in wanted])
     except BlobNotFound as error:  # finished by a concurrent request
         raise UploadNotFound(f"direct upload {upload_id} is no longer in progress") from error
-    source = store.promote_verified(key, request.sha256, request.size)
+    checked = store.check_in_place(storage_upload.key, request.sha256)
+    source = uploads.share_held_bytes(session, storage, checked)
     return uploads.create_version(
         session,
         storage,
@@ -171,6 +172,12 @@ def _direct_store(storage: Storage) -> DirectTransfers:
             "uploads: send the file through POST /api/v1/models/{name}/versions"
         )
     return storage
+
+
+def _key_prefix(upload_id: str) -> str:
+    """Where the upload's keys lie: one per multipart upload, never reused, since a finished
+    one may hold a version's bytes."""
+    return f"{DIRECT_PREFIX}{upload_id}/"
 
 
 def _upload_id(settings: Settings, model_name: str, request: DirectUploadRequest, actor: str):

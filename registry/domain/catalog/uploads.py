@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.archives.limits import ArchiveLimits
 from registry.db.models import Artifact, ModelVersion
@@ -67,14 +69,21 @@ class UploadOptions:
         return options
 
 
+# Uploads up to this size are also kept in memory until recorded: inspecting them then reads
+# no stored bytes back (on S3, a HEAD and a GET of each small upload).
+KEPT_IN_MEMORY_BYTES = 1024**2
+
+
 class LimitedBlobWriter:
-    """A storage writer that refuses, and removes, more than `max_bytes`."""
+    """A storage writer that refuses, and removes, more than `max_bytes`; the blob it closes
+    carries its `content` when that is at most KEPT_IN_MEMORY_BYTES."""
 
     def __init__(
         self, storage: Storage, max_bytes: int, expected_sha256: str | None = None
     ) -> None:
         self._writer = storage.writer(expected_sha256)
         self._max_bytes = max_bytes
+        self._content: bytearray | None = bytearray()
         self.written = 0
 
     def write(self, chunk: bytes) -> None:
@@ -84,10 +93,17 @@ class LimitedBlobWriter:
             raise UploadTooLarge(
                 f"upload exceeds the limit of {self._max_bytes} bytes (REGISTRY_MAX_UPLOAD_BYTES)"
             )
+        if self.written > KEPT_IN_MEMORY_BYTES:
+            self._content = None
+        elif self._content is not None:
+            self._content += chunk
         self._writer.write(chunk)
 
     def close(self) -> WrittenBlob:
-        return self._writer.close()
+        blob = self._writer.close()
+        if self._content is None:
+            return blob
+        return replace(blob, content=bytes(self._content))
 
     def abort(self) -> None:
         self._writer.abort()
@@ -105,16 +121,35 @@ def write_blob(storage: Storage, chunks: Iterable[bytes], max_bytes: int) -> Wri
         raise
 
 
+def share_held_bytes(session: Session, storage: Storage, blob: WrittenBlob) -> WrittenBlob:
+    """The bytes of a checked blob kept where it was written, or, when a live version holds
+    the same bytes already, those (and the blob removed): equal bytes are stored once.
+
+    Bytes a live version refers to are needed by any `gc` that reads the database before this
+    unit of work commits (or, deleted meanwhile, for the grace period), so they need no refresh.
+    """
+    held = session.scalar(
+        select(Artifact.storage_key)
+        .join(ModelVersion, Artifact.version_id == ModelVersion.id)
+        .where(Artifact.sha256 == blob.sha256, ModelVersion.deleted_at.is_(None))
+        .limit(1)
+    )
+    if held is None or held == blob.temp_key or not storage.exists(held):
+        return blob
+    storage.delete(blob.temp_key)
+    return WrittenBlob(held, blob.sha256, blob.size, in_place=True)
+
+
 def discard_blobs(session: Session, storage: Storage, blobs: list[WrittenBlob | None]) -> None:
     """Remove the bytes of a refused upload.
 
-    A blob written straight to its content key may be the same bytes an earlier version
-    holds: it is removed only while no artifact refers to it.
+    A blob left at its final key may be the same bytes an earlier version holds: it is
+    removed only while no artifact refers to it.
     """
     for blob in blobs:
         if blob is None:
             continue
-        if blob.at_content_key and session.scalar(
+        if blob.at_final_key and session.scalar(
             select(Artifact.id).where(Artifact.storage_key == blob.temp_key).limit(1)
         ):
             continue
@@ -158,7 +193,7 @@ def create_version(
     """Check an uploaded blob, make it visible, and record the version with its jobs.
 
     Any refusal removes the temporary bytes; the rows are added to the caller's unit of work
-    only after the bytes sit under their content key, so a version never points at missing
+    only after the bytes sit at their final key, so a version never points at missing
     bytes. (A unit of work that then fails to commit leaves the bytes unreferenced, for `gc`.)
     """
     temporary = [blob for blob in (source, example_inputs) if blob is not None]
@@ -167,7 +202,7 @@ def create_version(
         validate_name("model", model_name)
         limits = ArchiveLimits.from_settings(settings)
         detected = detect_upload(
-            lambda: storage.open(source.temp_key), filename, options.declared_format, limits
+            lambda: _open_blob(storage, source), filename, options.declared_format, limits
         )
         targets = plan_targets(detected.kind, options.targets)
         _check_calibration(targets, example_inputs is not None)
@@ -193,7 +228,13 @@ def create_version(
         tags=options.tags,
         created_by=actor,
     )
+    # A new version has no aliases, and its jobs are the ones added below: both collections
+    # start loaded, so the answer built from the version queries neither.
+    set_committed_value(version, "aliases", [])
+    set_committed_value(version, "jobs", [])
     session.add(version)
+    with session.no_autoflush:  # planned before the INSERT, which then carries the plan
+        plan_comparisons(session, version)
     session.add(
         Artifact(
             version=version,
@@ -219,7 +260,6 @@ def create_version(
             )
         )
     session.flush()
-    plan_comparisons(session, version)
     audit.record(
         session,
         actor,
@@ -243,6 +283,10 @@ def create_version(
         jobs.queue_job(session, version, target, actor)
     session.flush()
     return version
+
+
+def _open_blob(storage: Storage, blob: WrittenBlob) -> BinaryIO:
+    return io.BytesIO(blob.content) if blob.content is not None else storage.open(blob.temp_key)
 
 
 def rerun_conversions(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TMP_PREFIX = "tmp/"
+ASK_ABOVE_BYTES = 1024 * 1024
 
 
 class S3BlobWriter:
@@ -46,8 +47,10 @@ class S3BlobWriter:
         self.temp_key = (
             blob_key(expected_sha256) if self._direct else f"{TMP_PREFIX}{uuid.uuid4().hex}"
         )
-        # Bytes the store already holds need not be sent again: hash them, send nothing.
-        self._already_stored = self._direct and storage.exists(self.temp_key)
+        # Bytes the store already holds need not be sent again: hash them, send nothing. Not
+        # asked for a blob of at most ASK_ABOVE_BYTES: its PUT costs about what asking does
+        # (and refreshes held bytes as well, see Storage.promote).
+        self._already_stored = False
         self._object = storage._full(self.temp_key)
         self._part_size = storage.part_size
         self._hash = HashingCounter()
@@ -91,6 +94,8 @@ class S3BlobWriter:
             if self._fill == part_size:
                 # Sent only once more bytes arrive: a blob of exactly one part is one PUT.
                 self._send_part()
+                if self._already_stored:
+                    return
             take = min(n - pos, part_size - self._fill)
             if self._fill == len(self._buf):
                 self._buf += view[pos : pos + take]
@@ -100,6 +105,10 @@ class S3BlobWriter:
             pos += take
 
     def _send_part(self) -> None:
+        if self._upload is None and self._direct and self._s.exists(self.temp_key):
+            self._already_stored = True
+            self._release_buffers()
+            return
         if self._upload is None:
             self._upload = MultipartUpload.start(self._s.client, self._s.bucket, self._object)
             # Holds the upload, not the writer: it runs when the writer is collected unclosed.
@@ -156,6 +165,8 @@ class S3BlobWriter:
             raise ValueError(f"close of a {self._state} blob writer")
         try:
             verify_digest(self._hash.hexdigest, self._expected_sha256)
+            if self._upload is None and self._direct and self._fill > ASK_ABOVE_BYTES:
+                self._already_stored = self._s.exists(self.temp_key)
             if self._already_stored:
                 # Nothing sent, but the held bytes are refreshed: see Storage.promote.
                 self._s.copy(self.temp_key, self.temp_key, self._hash.size)

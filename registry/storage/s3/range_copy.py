@@ -18,10 +18,8 @@ def copy_in_ranges(
     part_size: int,
     pool: ThreadPoolExecutor,
     parts_in_flight: int,
-    before_complete: Callable[[], None] = lambda: None,
 ) -> None:
-    """Fill and complete `upload` with `source_key`'s bytes, or abort it (also when
-    `before_complete`, called once every part is copied, raises)."""
+    """Fill and complete `upload` with `source_key`'s bytes, or abort it."""
     part = max(part_size, -(-size // MAX_PARTS))
     ranges = [
         (i + 1, source_key, start, min(size, start + part) - 1)
@@ -29,7 +27,6 @@ def copy_in_ranges(
     ]
     try:
         parts = run_bounded(upload.copy_part, ranges, pool, parts_in_flight)
-        before_complete()
         upload.complete(parts)
     except BaseException:
         upload.abort()

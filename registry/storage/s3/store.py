@@ -1,4 +1,5 @@
-"""Blobs in an S3 bucket: `prefix/tmp/<uuid>` while written, `prefix/blobs/sha256/..` after.
+"""Blobs in an S3 bucket: `prefix/tmp/<uuid>` while written, `prefix/blobs/sha256/..` after
+(a direct upload: `prefix/blobs/direct/..`, where its multipart upload completed).
 
 Writes are streamed as a multipart upload with a bounded number of parts in flight, so
 memory stays at most (parts_in_flight + 1) x part_size whatever the blob size. Promotion is
@@ -12,9 +13,10 @@ import io
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,6 +28,7 @@ from ..base import (
     StorageError,
     StoredBlob,
     StoredPart,
+    UnfinishedUpload,
     WrittenBlob,
     blob_key,
     verify_digest,
@@ -44,8 +47,6 @@ from .range_copy import copy_in_ranges
 from .ranged_reader import BODY_ERRORS, DEFAULT_READ_AHEAD, S3RawReader
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-
     from registry.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ MAX_COPY_OBJECT = 5 * 1024 * MiB  # the largest object a single CopyObject may c
 DEFAULT_COPY_THRESHOLD = 256 * MiB
 DEFAULT_COPY_PART_SIZE = 128 * MiB
 MAX_PRESIGNED_SECONDS = 7 * 24 * 3600  # SigV4's longest validity
+# How far the store's clock may lag this host's before an object looks older than it is.
+CLOCK_SKEW = timedelta(minutes=15)
 
 
 class S3Storage:
@@ -229,9 +232,9 @@ class S3Storage:
                 self._unaborted += still
 
     def promote(self, blob: WrittenBlob) -> str:
+        if blob.at_final_key:
+            return blob.temp_key
         key = blob_key(blob.sha256)
-        if blob.at_content_key:
-            return key
         # Copied also over the same bytes held already: S3 has no cheaper way to make an
         # object's modification time now, which keeps `delete_stale` off bytes being reused.
         self.copy(blob.temp_key, key, blob.size)
@@ -262,78 +265,75 @@ class S3Storage:
 
     # -- transfers that bypass the registry (DirectTransfers)
 
-    def find_direct_upload(self, key: str) -> str | None:
-        full = self._full(key)
+    def find_direct_upload(self, prefix: str) -> UnfinishedUpload | None:
+        full = self._full(prefix)
+        base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_multipart_uploads")
-        with storage_errors("ListMultipartUploads", key):
+        with storage_errors("ListMultipartUploads", prefix):
             uploads = [
                 upload
                 for page in paginator.paginate(Bucket=self.bucket, Prefix=full)
                 for upload in page.get("Uploads", ())
-                if upload["Key"] == full
             ]
         if not uploads:
             return None
-        return max(uploads, key=lambda upload: upload["Initiated"])["UploadId"]
+        newest = max(uploads, key=lambda upload: upload["Initiated"])
+        return UnfinishedUpload(newest["Key"][len(base) :], newest["UploadId"])
 
-    def start_direct_upload(self, key: str) -> str:
-        found = self.find_direct_upload(key)
+    def start_direct_upload(self, prefix: str) -> UnfinishedUpload:
+        found = self.find_direct_upload(prefix)
         if found is not None:
             return found
-        return MultipartUpload.start(self.client, self.bucket, self._full(key)).upload_id
+        key = f"{prefix}{uuid.uuid4().hex}"
+        return UnfinishedUpload(
+            key, MultipartUpload.start(self.client, self.bucket, self._full(key)).upload_id
+        )
 
-    def stored_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+    def stored_parts(self, upload: UnfinishedUpload) -> list[StoredPart]:
         paginator = self.client.get_paginator("list_parts")
-        with storage_errors("ListParts", key):
+        with storage_errors("ListParts", upload.key):
             return [
                 StoredPart(part["PartNumber"], part["Size"], part["ETag"].strip('"'))
                 for page in paginator.paginate(
-                    Bucket=self.bucket, Key=self._full(key), UploadId=upload_id
+                    Bucket=self.bucket, Key=self._full(upload.key), UploadId=upload.upload_id
                 )
                 for part in page.get("Parts", ())
             ]
 
-    def part_url(self, key: str, upload_id: str, number: int, expires_seconds: int) -> str:
+    def part_url(self, upload: UnfinishedUpload, number: int, expires_seconds: int) -> str:
         return self.presign_client.generate_presigned_url(
             "upload_part",
             Params={
                 "Bucket": self.bucket,
-                "Key": self._full(key),
-                "UploadId": upload_id,
+                "Key": self._full(upload.key),
+                "UploadId": upload.upload_id,
                 "PartNumber": number,
             },
             ExpiresIn=min(expires_seconds, MAX_PRESIGNED_SECONDS),
         )
 
-    def complete_direct_upload(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
-        MultipartUpload(self.client, self.bucket, self._full(key), upload_id).complete(
+    def complete_direct_upload(self, upload: UnfinishedUpload, parts: list[StoredPart]) -> None:
+        multipart = MultipartUpload(
+            self.client, self.bucket, self._full(upload.key), upload.upload_id
+        )
+        multipart.complete(
             [{"PartNumber": part.number, "ETag": f'"{part.etag}"'} for part in parts]
         )
 
-    def promote_verified(self, key: str, sha256: str, size: int) -> WrittenBlob:
-        # The hashing read and the server-side copy run side by side; the copy's multipart
-        # upload is completed only once the digest matched, so the content key never holds
-        # unchecked bytes (a writer trusts bytes it finds there).
-        target = blob_key(sha256)
+    def check_in_place(self, key: str, sha256: str) -> WrittenBlob:
+        checked_at = datetime.now(UTC)
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="s3-verify") as hasher:
-                digest = hasher.submit(self._sha256_of, key)
-                if self.exists(target):
-                    verify_digest(digest.result(), sha256)
-                    self.copy(target, target, size)  # refreshed: see Storage.promote
-                else:
-                    copy_in_ranges(
-                        MultipartUpload.start(self.client, self.bucket, self._full(target)),
-                        self._full(key),
-                        size,
-                        self.copy_part_size,
-                        self._executor(),
-                        self.parts_in_flight,
-                        before_complete=lambda: verify_digest(digest.result(), sha256),
-                    )
-        finally:
+            meta = self.head(key)
+            verify_digest(self._sha256_of(key), sha256)
+        except BaseException:
             self.delete(key)
-        return WrittenBlob(target, sha256, size)
+            raise
+        size = int(meta["ContentLength"])
+        # AWS dates a completed multipart object by the start of its upload, which may be
+        # hours before: refreshed, so that `gc` does not take it for bytes long unused.
+        if meta["LastModified"] < checked_at - CLOCK_SKEW:
+            self.copy(key, key, size)
+        return WrittenBlob(key, sha256, size, in_place=True)
 
     def _sha256_of(self, key: str) -> str:
         counted = HashingCounter()
