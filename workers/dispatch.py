@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 
+from celery import Celery
 from kombu import Connection
 
 from registry.settings import Settings
@@ -23,7 +25,17 @@ CHECK_TIMEOUT_SECONDS = 1.0
 class CeleryJobQueue:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.celery = make_celery(settings)
+        self._celery = make_celery(settings)
+        self._pid = os.getpid()
+
+    @property
+    def celery(self) -> Celery:
+        """This process's Celery app. Its producers keep their broker connections between
+        sends; a forked child (a gunicorn or Celery pool process) builds its own rather than
+        share its parent's sockets."""
+        if self._pid != os.getpid():
+            self._celery, self._pid = make_celery(self.settings), os.getpid()
+        return self._celery
 
     def send(self, job_ids: list[int], request_id: str = "") -> list[int]:
         return self._publish(RUN_CONVERSION, job_ids, request_id)
@@ -36,15 +48,21 @@ class CeleryJobQueue:
         sent = []
         # The task logs under the request id that queued the work, on whichever machine.
         carried = {"request_id": request_id} if request_id else {}
+        celery = self.celery
         try:
-            with self.celery.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT_SECONDS)
+            # A pooled producer: a new connection per send (connect, PING, declare) cost ten
+            # times the send itself.
+            pool = celery.producer_pool
+            with pool.acquire(block=True, timeout=CONNECT_TIMEOUT_SECONDS) as producer:
+                producer.connection.ensure_connection(
+                    max_retries=1, timeout=CONNECT_TIMEOUT_SECONDS
+                )
                 for row_id in row_ids:
-                    self.celery.send_task(
+                    celery.send_task(
                         task,
                         args=[row_id],
                         kwargs=carried,
-                        connection=connection,
+                        producer=producer,
                         retry=False,
                         timeout=PUBLISH_TIMEOUT_SECONDS,
                     )
