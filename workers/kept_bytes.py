@@ -21,8 +21,6 @@ from registry.storage import Storage
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1024 * 1024
-
 
 class KeptBytes:
     """Copies kept in `directory` up to `limit_bytes` in all, the least recently used leaving
@@ -86,8 +84,5 @@ class KeptBytes:
 
 
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
