@@ -32,7 +32,9 @@ def refuse_nul(text: str) -> None:
 
 
 def check_json_value(value: Any) -> None:
-    """Refuse a decoded JSON value nested deeper than MAX_JSON_DEPTH or holding a NUL."""
+    """Refuse a decoded JSON value nested deeper than MAX_JSON_DEPTH, holding a NUL, or an
+    integer beyond 64 bits (answers are encoded by orjson, and most JSON readers would round
+    one anyway)."""
     pending = [(value, 1)]
     while pending:
         node, depth = pending.pop()
@@ -46,6 +48,8 @@ def check_json_value(value: Any) -> None:
             pending += [(item, depth + 1) for item in node]
         elif isinstance(node, str):
             refuse_nul(node)
+        elif isinstance(node, int) and not -(2**63) <= node < 2**64:
+            raise ValidationError(f"holds the integer {node}, which does not fit in 64 bits")
 
 
 def parse_json(text: str | bytes) -> Any:

@@ -45,6 +45,18 @@ def test_nul_in_a_json_string_or_key_is_refused(registry, model_name):
     assert registry.http.get(registry.api(f"/models/{model_name}")).status_code == 404
 
 
+def test_an_integer_beyond_64_bits_in_a_json_object_is_refused(registry, model_name):
+    body = f'{{"name": "{model_name}", "tags": {{"big": [-30682662312636756235649024]}}}}'
+    largest = f'{{"name": "{model_name}", "tags": {{"big": {2**64 - 1}}}}}'
+
+    too_big = registry.http.post(registry.api("/models"), data=body, headers=JSON_HEADERS)
+    fits = registry.http.post(registry.api("/models"), data=largest, headers=JSON_HEADERS)
+
+    assert_refused(too_big, 422, "tags:", "64 bits")
+    assert fits.status_code == 201, fits.text
+    assert fits.json()["tags"] == {"big": 2**64 - 1}
+
+
 def test_nul_in_a_path_finds_nothing(registry, uploaded):
     assert_refused(registry.http.get(registry.api("/models/a%00b")), 404)
     assert_refused(registry.http.get(registry.api(f"/models/{uploaded}/versions/a%00b")), 404)

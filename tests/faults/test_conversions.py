@@ -35,10 +35,22 @@ def wait_for_job(registry, model: str, ref, matches, timeout: float = 60) -> dic
     raise AssertionError(f"no job of {model}@{ref} came to that: {registry.version(model, ref)}")
 
 
-def converting(registry, model: str, samples, tmp_path) -> dict:
-    """Upload a fresh version and wait until one of its jobs runs; that job."""
+def paused_mid_job(registry, worker, model: str, samples, tmp_path) -> dict:
+    """Upload a fresh version and pause the worker (SIGSTOP to its process group) while one of
+    the version's jobs is running: a job converts in well under a second, so without the
+    pause it could end before a fault begins. The caller resumes it (`resume`)."""
     upload_fresh(registry, model, samples, tmp_path)
-    return wait_for_job(registry, model, 1, lambda job: job["status"] == "running")
+    while True:
+        job = wait_for_job(registry, model, 1, lambda job: job["status"] == "running")
+        os.killpg(worker.process.pid, signal.SIGSTOP)
+        jobs = {each["id"]: each["status"] for each in registry.version(model, 1)["jobs"]}
+        if jobs[job["id"]] == "running":
+            return job
+        resume(worker)  # it ended between the look and the pause: catch the next one
+
+
+def resume(worker) -> None:
+    os.killpg(worker.process.pid, signal.SIGCONT)
 
 
 def assert_one_artifact_per_kind(version: dict) -> None:
@@ -59,9 +71,10 @@ def test_jobs_that_cannot_reach_storage_wait_for_it_and_then_complete(
     fault_stack, samples, model_name, tmp_path
 ):
     registry = fault_stack.registry
-    converting(registry, model_name, samples, tmp_path)
+    paused_mid_job(registry, fault_stack.worker, model_name, samples, tmp_path)
 
     with stopped(fault_stack.s3):
+        resume(fault_stack.worker)
         deferred = wait_for_job(
             registry, model_name, 1, lambda job: "storage unavailable" in job["error"]
         )
@@ -82,9 +95,10 @@ def test_jobs_that_cannot_reach_storage_for_the_whole_window_fail_saying_so(
 ):
     registry = fault_stack.registry
     window = fault_stack.settings.job_retry_window_seconds
-    converting(registry, model_name, samples, tmp_path)
+    paused_mid_job(registry, fault_stack.worker, model_name, samples, tmp_path)
 
     with stopped(fault_stack.s3):
+        resume(fault_stack.worker)
         version = wait_for_version(registry, model_name, 1, timeout=window * 3)
 
     assert version["status"] == "failed"
@@ -98,10 +112,11 @@ def test_job_whose_database_stops_mid_conversion_completes_as_soon_as_it_is_back
     fault_stack, samples, model_name, tmp_path
 ):
     registry = fault_stack.registry
-    converting(registry, model_name, samples, tmp_path)
+    paused_mid_job(registry, fault_stack.worker, model_name, samples, tmp_path)
 
     with stopped(fault_stack.postgres):
         # A request meanwhile is answered, and says why; the conversion ends meanwhile too.
+        resume(fault_stack.worker)
         during = registry.http.get(registry.api(f"/models/{model_name}/versions/1"))
         time.sleep(6)
     back = time.monotonic()
@@ -129,10 +144,11 @@ def test_job_of_a_killed_pool_process_runs_again_well_before_its_lease_ends(
     fault_stack, samples, model_name, tmp_path
 ):
     registry, worker = fault_stack.registry, fault_stack.worker
-    running = converting(registry, model_name, samples, tmp_path)
+    running = paused_mid_job(registry, worker, model_name, samples, tmp_path)
 
     for pid in pool_processes(worker):
         os.kill(pid, signal.SIGKILL)
+    resume(worker)
     killed = time.monotonic()
     version = wait_for_version(registry, model_name, 1, timeout=60)
 
