@@ -40,17 +40,9 @@ MAX_REMEMBERED_RUNS = 8
 Export = TypeVar("Export")
 
 
-def source_digest(path: str | Path) -> str:
-    """sha256 over a file's bytes, or over a tree's relative file names, sizes and bytes."""
-    root = Path(path)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for file in files:
-        name = "" if file == root else file.relative_to(root).as_posix()
-        digest.update(f"{name}\0{file.stat().st_size}\0".encode())
-        with file.open("rb") as stream:
-            digest.update(hashlib.file_digest(stream, "sha256").digest())
-    return digest.hexdigest()
+def file_digest(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def feeds_digest(feeds: dict[str, np.ndarray]) -> str | None:
@@ -109,9 +101,9 @@ class RememberingRunner:
 class LoadedSource:
     """A loaded source, with the SavedModels exported from it and its remembered outputs."""
 
-    def __init__(self, source: Any, key: str):
+    def __init__(self, source: Any, key: str | None):
         self.source, self.key = source, key
-        self.kept = bool(getattr(source, "self_contained", False))
+        self.kept = key is not None and bool(getattr(source, "self_contained", False))
         self._dir: Path | None = None
         self._exports: dict[str, Any] = {}
         self._remembered: dict[str, dict[str, np.ndarray]] = {}
@@ -171,11 +163,14 @@ class SourceCache:
         """The source at `path`, kept from an earlier request on the same bytes and options
         or opened with `open_source(kind, path, options, guard)`. A failure in the body
         drops it; a source that is not kept is closed at the end."""
-        key = json.dumps(
-            {"kind": kind, "options": options, "guard": guard, "bytes": source_digest(path)},
-            sort_keys=True,
-        )
-        if self.held is not None and self.held.key == key:
+        path = Path(path)
+        # A directory's source (SavedModel, checkpoint) reads its files after loading, so it is
+        # never kept: no key, and its tree is not hashed for nothing.
+        key = None
+        if path.is_file():
+            identity = {"kind": kind, "options": options, "guard": guard}
+            key = json.dumps({**identity, "bytes": file_digest(path)}, sort_keys=True)
+        if key is not None and self.held is not None and self.held.key == key:
             entry = self.held
         else:
             self.drop()
