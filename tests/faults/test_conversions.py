@@ -102,7 +102,11 @@ def test_jobs_that_cannot_reach_storage_for_the_whole_window_fail_saying_so(
         version = wait_for_version(registry, model_name, 1, timeout=window * 3)
 
     assert version["status"] == "failed"
-    for job in version["jobs"]:
+    # The paused job may have stored its variant before storage went: it succeeds. Every job
+    # that needed storage during the outage gave up saying so.
+    failed = [job for job in version["jobs"] if job["status"] != "succeeded"]
+    assert failed
+    for job in failed:
         assert job["error"].startswith("gave up after retrying for"), job
         assert f"REGISTRY_JOB_RETRY_WINDOW_SECONDS={window}" in job["error"]
         assert "storage unavailable" in job["error"]
